@@ -1,0 +1,271 @@
+"""Run a model's properties: explore once, then answer each property with a three-valued verdict.
+
+Verdicts are ``holds``, ``violated`` (with a counterexample) and ``unknown`` (a bound was hit and
+nothing was found).  A truncated search never yields ``holds``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from certloop.checker.expr import Var, and_, not_, TRUE
+from certloop.checker.explore import Progress, StateGraph, explore
+from certloop.checker.liveness import (
+    NONE, STRONG, WEAK, FairGraph, Lasso, fair_components, find_lasso, shortest_entry,
+)
+from certloop.checker.spec import (
+    Action, ActionAlways, Always, Conjunct, Eventually, FairCycleFree, Fairness, LeadsTo, Model,
+    Property, Sometimes,
+)
+
+__all__ = ["HOLDS", "VIOLATED", "UNKNOWN", "Step", "Trace", "Result", "Report", "check", "check_graph"]
+
+HOLDS, VIOLATED, UNKNOWN = "holds", "violated", "unknown"
+_KIND = {"none": NONE, "weak": WEAK, "strong": STRONG}
+
+
+@dataclass
+class Step:
+    """One step of a trace: the action that led into ``state`` and what it changed."""
+
+    index: int
+    action: Action | None
+    state: int
+    values: dict[Var, Any]
+    changes: dict[str, tuple[Any, Any]]
+
+    @property
+    def label(self) -> str:
+        return self.action.label if self.action is not None else "init"
+
+    def enabling(self, pre: dict[Var, Any]) -> list[Conjunct]:
+        """The guard conjuncts that enabled this step (all of them held in the pre-state)."""
+        return list(self.action.guard) if self.action is not None else []
+
+
+@dataclass
+class Trace:
+    """A finite trace (``cycle`` empty) or a lasso (``cycle`` returns to ``prefix[-1]``).
+
+    ``stutter`` marks a lasso whose loop is the system doing nothing forever.
+    """
+
+    prefix: list[Step]
+    cycle: list[Step] = field(default_factory=list)
+    lasso: bool = False
+    obligations: list[str] = field(default_factory=list)
+    component_size: int = 0
+
+    @property
+    def stutter(self) -> bool:
+        return self.lasso and not self.cycle
+
+    @property
+    def loop_index(self) -> int:
+        """Index (into prefix) of the state the cycle returns to."""
+        return len(self.prefix) - 1
+
+    def steps(self) -> list[Step]:
+        return self.prefix + self.cycle
+
+
+@dataclass
+class Result:
+    prop: Property
+    verdict: str
+    trace: Trace | None = None
+    note: str = ""
+    seconds: float = 0.0
+    fairness: Fairness | None = None
+
+    @property
+    def name(self) -> str:
+        return self.prop.name
+
+
+@dataclass
+class Report:
+    model: Model
+    graph: StateGraph
+    results: list[Result]
+
+    @property
+    def complete(self) -> bool:
+        return self.graph.complete
+
+    def result(self, name: str) -> Result:
+        for r in self.results:
+            if r.name == name:
+                return r
+        raise KeyError(f"no result for {name!r}; have {[r.name for r in self.results]}")
+
+    @property
+    def exit_code(self) -> int:
+        """0 all hold, 1 any violated, 3 unknown (and nothing violated)."""
+        if any(r.verdict == VIOLATED for r in self.results):
+            return 1
+        if any(r.verdict == UNKNOWN for r in self.results):
+            return 3
+        return 0
+
+
+def make_trace(g: StateGraph, path: Sequence[tuple[int, int]], cycle: Sequence[tuple[int, int]] = (),
+               lasso: bool = False) -> Trace:
+    acts = g.model.actions
+    steps: list[Step] = []
+    prev: dict[Var, Any] | None = None
+    k = 0
+    out_prefix: list[Step] = []
+    out_cycle: list[Step] = []
+    for part, seq in ((out_prefix, path), (out_cycle, cycle)):
+        for a, s in seq:
+            vals = g.decode(s)
+            ch = {} if prev is None else {v.name: (prev[v], vals[v]) for v in g.layout.vars if prev[v] != vals[v]}
+            part.append(Step(k, acts[a] if a >= 0 else None, s, vals, ch))
+            prev = vals
+            k += 1
+    return Trace(out_prefix, out_cycle, lasso)
+
+
+def fair_graph(g: StateGraph, fairness: Fairness) -> FairGraph:
+    kind = np.array([_KIND[fairness.kind(a)] for a in g.model.actions], dtype=np.int8)
+    expanded = np.zeros(g.n_states, dtype=bool)
+    expanded[:g.n_expanded] = True
+    return FairGraph(g.n_states, g.src.astype(np.int64), g.dst.astype(np.int64), g.lab.astype(np.int64),
+                     kind, expanded)
+
+
+def _reach_within(fg: FairGraph, starts: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """States reachable from ``starts`` (inside region) by edges inside ``region``."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order
+    out = np.zeros(fg.n, dtype=bool)
+    starts = starts[region[starts]]
+    if starts.size == 0:
+        return out
+    e = np.flatnonzero(region[fg.src] & region[fg.dst])
+    # a virtual root connected to every start
+    root = fg.n
+    rows = np.concatenate([fg.src[e], np.full(starts.size, root)])
+    cols = np.concatenate([fg.dst[e], starts])
+    m = csr_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(fg.n + 1, fg.n + 1))
+    order = breadth_first_order(m, root, directed=True, return_predecessors=False)
+    order = order[order != root]
+    out[order] = True
+    return out
+
+
+def _liveness(g: StateGraph, p: Property) -> Result:
+    t0 = time.monotonic()
+    fairness: Fairness = p.fairness  # type: ignore[attr-defined]
+    fg = fair_graph(g, fairness)
+    names = [a.label for a in g.model.actions]
+    must: np.ndarray | None = None
+    if isinstance(p, LeadsTo):
+        q = g.evaluate(p.q)
+        starts = np.flatnonzero(g.evaluate(p.p) & ~q)
+        region = ~q
+    elif isinstance(p, Eventually):
+        q = g.evaluate(p.q)
+        starts = np.arange(g.n_initial)[~q[:g.n_initial]]
+        region = ~q
+    elif isinstance(p, FairCycleFree):
+        starts = np.flatnonzero(g.evaluate(p.premise))
+        region = np.ones(g.n_states, dtype=bool)
+        acts = np.array([p.applies(a) for a in g.model.actions] + [False], dtype=bool)
+        cand = np.flatnonzero(acts[g.lab])
+        must = cand[g.evaluate_edges(p.edge, cand)] if cand.size else cand
+    else:  # pragma: no cover
+        raise TypeError(p)
+    reach = _reach_within(fg, starts, region)
+    comps = fair_components(fg, reach)
+    if must is not None:
+        inside_any = []
+        for c in comps:
+            cm = np.zeros(fg.n, dtype=bool)
+            cm[c] = True
+            if (cm[fg.src[must]] & cm[fg.dst[must]]).any():
+                inside_any.append(c)
+        comps = inside_any
+    if comps:
+        targets = np.concatenate(comps)
+        entry = shortest_entry(fg, g.depth, g.parent, g.parent_action, starts, reach, targets)
+        end = entry[-1][1]
+        comp = next(c for c in comps if end in set(c.tolist()))
+        lasso = find_lasso(fg, comp, entry, must, names)
+        tr = make_trace(g, lasso.prefix, lasso.cycle, lasso=True)
+        tr.obligations = lasso.obligations
+        tr.component_size = lasso.component_size
+        return Result(p, VIOLATED, tr, seconds=time.monotonic() - t0, fairness=fairness)
+    if not g.complete:
+        return Result(p, UNKNOWN, note=f"search incomplete ({g.reason})", seconds=time.monotonic() - t0,
+                      fairness=fairness)
+    note = "" if starts.size else "premise unreachable: holds vacuously"
+    return Result(p, HOLDS, note=note, seconds=time.monotonic() - t0, fairness=fairness)
+
+
+def _edge_of(g: StateGraph, src: int, action: int) -> int:
+    sel = np.flatnonzero((g.src == src) & (g.lab == action))
+    return int(g.dst[sel[0]]) if sel.size else -1
+
+
+def check_graph(g: StateGraph, props: Iterable[Property]) -> list[Result]:
+    out: list[Result] = []
+    for p in props:
+        f = g.found.get(p.name)
+        if isinstance(p, Always):
+            if f is not None:
+                out.append(Result(p, VIOLATED, make_trace(g, g.path_to(f.state))))
+            else:
+                out.append(Result(p, HOLDS if g.complete else UNKNOWN,
+                                  note="" if g.complete else f"search incomplete ({g.reason})"))
+        elif isinstance(p, ActionAlways):
+            if f is not None:
+                path = g.path_to(f.state)
+                post = _edge_of(g, f.state, f.action)
+                if post >= 0:
+                    path = path + [(f.action, post)]
+                out.append(Result(p, VIOLATED, make_trace(g, path)))
+            else:
+                out.append(Result(p, HOLDS if g.complete else UNKNOWN,
+                                  note="" if g.complete else f"search incomplete ({g.reason})"))
+        elif isinstance(p, Sometimes):
+            if f is not None:
+                out.append(Result(p, HOLDS, make_trace(g, g.path_to(f.state)), note="reachable"))
+            else:
+                out.append(Result(p, VIOLATED if g.complete else UNKNOWN,
+                                  note="unreachable" if g.complete else f"search incomplete ({g.reason})"))
+        elif isinstance(p, (LeadsTo, Eventually, FairCycleFree)):
+            out.append(_liveness(g, p))
+        else:  # pragma: no cover
+            raise TypeError(f"unknown property type {type(p).__name__}")
+    return out
+
+
+def deadlocks(g: StateGraph) -> np.ndarray:
+    """Expanded states with no outgoing transition."""
+    deg = np.bincount(g.src, minlength=g.n_states)
+    return np.flatnonzero(deg[:g.n_expanded] == 0)
+
+
+def check(model: Model, properties: Sequence[str] | None = None, *, max_states: int | None = None,
+          max_seconds: float | None = None, progress: Callable[[Progress], None] | None = None) -> Report:
+    """Explore ``model`` and answer the named properties (default: all)."""
+    props = model.properties if properties is None else [model.property(n) for n in properties]
+    sub = Model(model.name, model.schema, model.doc)
+    sub.actions, sub.inits, sub.properties, sub.check_deadlock = model.actions, model.inits, list(props), model.check_deadlock
+    g = explore(sub, max_states=max_states, max_seconds=max_seconds, progress=progress)
+    g.model = model
+    results = check_graph(g, props)
+    if model.check_deadlock:
+        dl = deadlocks(g)
+        dp = Always("deadlock_free", "some action is enabled in every reachable state")
+        if dl.size:
+            results.append(Result(dp, VIOLATED, make_trace(g, g.path_to(int(dl[0])))))
+        else:
+            results.append(Result(dp, HOLDS if g.complete else UNKNOWN))
+    return Report(model, g, results)
