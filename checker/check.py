@@ -19,7 +19,7 @@ from certloop.checker.liveness import (
 )
 from certloop.checker.spec import (
     Action, ActionAlways, Always, Conjunct, Eventually, FairCycleFree, Fairness, LeadsTo, Model,
-    Property, Sometimes,
+    Property, Sometimes, SometimesAction,
 )
 
 __all__ = ["HOLDS", "VIOLATED", "UNKNOWN", "Step", "Trace", "Result", "Report", "check", "check_graph"]
@@ -208,6 +208,22 @@ def _liveness(g: StateGraph, p: Property) -> Result:
     return Result(p, HOLDS, note=note, seconds=time.monotonic() - t0, fairness=fairness)
 
 
+def _sometimes_action(g: StateGraph, p: SometimesAction) -> Result:
+    """The shallowest transition satisfying ``p`` (ties: lowest source id, then action index)."""
+    acts = np.array([p.applies(a) for a in g.model.actions] + [False], dtype=bool)
+    cand = np.flatnonzero(acts[g.lab])
+    if cand.size:
+        cand = cand[g.evaluate_edges(p.expr, cand)]
+    if cand.size:
+        order = np.lexsort((g.lab[cand], g.src[cand], g.depth[g.src[cand]]))
+        e = int(cand[order[0]])
+        path = g.path_to(int(g.src[e])) + [(int(g.lab[e]), int(g.dst[e]))]
+        return Result(p, HOLDS, make_trace(g, path), note="reachable")
+    if g.complete:
+        return Result(p, VIOLATED, note="unreachable")
+    return Result(p, UNKNOWN, note=f"search incomplete ({g.reason})")
+
+
 def _edge_of(g: StateGraph, src: int, action: int) -> int:
     sel = np.flatnonzero((g.src == src) & (g.lab == action))
     return int(g.dst[sel[0]]) if sel.size else -1
@@ -239,6 +255,8 @@ def check_graph(g: StateGraph, props: Iterable[Property]) -> list[Result]:
             else:
                 out.append(Result(p, VIOLATED if g.complete else UNKNOWN,
                                   note="unreachable" if g.complete else f"search incomplete ({g.reason})"))
+        elif isinstance(p, SometimesAction):
+            out.append(_sometimes_action(g, p))
         elif isinstance(p, (LeadsTo, Eventually, FairCycleFree)):
             out.append(_liveness(g, p))
         else:  # pragma: no cover

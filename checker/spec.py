@@ -27,7 +27,7 @@ from certloop.checker.expr import (
 
 __all__ = [
     "Conjunct", "Action", "Model", "Fairness", "Property", "Always", "ActionAlways",
-    "Sometimes", "LeadsTo", "Eventually", "FairCycleFree", "FAIRNESS_KINDS",
+    "Sometimes", "SometimesAction", "LeadsTo", "Eventually", "FairCycleFree", "FAIRNESS_KINDS",
 ]
 
 FAIRNESS_KINDS = ("none", "weak", "strong")
@@ -159,6 +159,16 @@ class Sometimes(Property):
 
     expr: Expr = TRUE
     kind = "sometimes"
+
+
+@dataclass
+class SometimesAction(Property):
+    """Reachability of a transition: some transition of an action in ``applies`` satisfies
+    ``expr`` (pre-state plain, post-state primed); answered with a shortest example."""
+
+    expr: Expr = TRUE
+    applies: Callable[[Action], bool] = lambda a: True
+    kind = "sometimes-action"
 
 
 @dataclass
