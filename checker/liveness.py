@@ -241,22 +241,39 @@ def find_lasso(g: FairGraph, comp: np.ndarray, entry_path: list[tuple[int, int]]
         by_label_edges.setdefault(int(g.lab[e]), set()).add(e)
     for kind, what in obligations:
         if kind == "take":
-            a = what  # type: ignore[assignment]
-            texts.append(f"takes {name(a)}")
-            if a in taken_now:
-                continue
-            steps = _bfs_within(cur, None, by_label_edges[a], adj, g)  # type: ignore[index]
+            texts.append(f"takes {name(what)}")  # type: ignore[arg-type]
         elif kind == "visit":
-            a, dis = what  # type: ignore[misc]
-            texts.append(f"visits a state where {name(a)} is disabled")
-            if visited_states & dis:
-                continue
-            steps = _bfs_within(cur, dis, None, adj, g)
+            texts.append(f"visits a state where {name(what[0])} is disabled")  # type: ignore[index]
         else:
             texts.append("takes the edge of interest")
-            if taken_edges_now & what:  # type: ignore[operator]
-                continue
-            steps = _bfs_within(cur, None, what, adj, g)  # type: ignore[arg-type]
+
+    def open_obligations() -> list[tuple[str, object]]:
+        out = []
+        for kind, what in obligations:
+            if kind == "take" and what not in taken_now:
+                out.append((kind, what))
+            elif kind == "visit" and not (visited_states & what[1]):  # type: ignore[index]
+                out.append((kind, what))
+            elif kind == "edge" and not (taken_edges_now & what):  # type: ignore[operator]
+                out.append((kind, what))
+        return out
+
+    # Greedy: walk to the nearest state or edge that discharges any open obligation, repeat.
+    # Shorter cycles than discharging them one by one in a fixed order.
+    while True:
+        todo = open_obligations()
+        if not todo:
+            break
+        goal_states: set[int] = set()
+        goal_edges: set[int] = set()
+        for kind, what in todo:
+            if kind == "take":
+                goal_edges |= by_label_edges[what]  # type: ignore[index]
+            elif kind == "visit":
+                goal_states |= what[1]  # type: ignore[index]
+            else:
+                goal_edges |= what  # type: ignore[arg-type]
+        steps = _bfs_within(cur, goal_states or None, goal_edges or None, adj, g)
         for a, s, e in steps:
             cycle.append((a, s))
             taken_now.add(a)
@@ -266,9 +283,46 @@ def find_lasso(g: FairGraph, comp: np.ndarray, entry_path: list[tuple[int, int]]
     if cur != s0:
         for a, s, _e in _bfs_within(cur, {s0}, None, adj, g):
             cycle.append((a, s))
+    cycle = _shorten(cycle, s0, obligations, ie, g)
     lasso = Lasso(list(entry_path), cycle, int(comp.size), texts)
     check_lasso(g, lasso, must_take)
     return lasso
+
+
+def _shorten(cycle: list[tuple[int, int]], s0: int, obligations: list[tuple[str, object]],
+             ie: np.ndarray, g: FairGraph) -> list[tuple[int, int]]:
+    """Cut sub-loops (a state visited twice) whose removal keeps every obligation discharged."""
+    edge_of = {(int(g.src[e]), int(g.lab[e])): int(e) for e in ie.tolist()}
+
+    def ok(cyc: list[tuple[int, int]]) -> bool:
+        states = [s0] + [x for _, x in cyc]
+        labels = {a for a, _ in cyc}
+        visited = set(states)
+        edges = {edge_of[(states[i], a)] for i, (a, _) in enumerate(cyc)}
+        for kind, what in obligations:
+            if kind == "take" and what not in labels:
+                return False
+            if kind == "visit" and not (visited & what[1]):  # type: ignore[index]
+                return False
+            if kind == "edge" and not (edges & what):  # type: ignore[operator]
+                return False
+        return True
+
+    changed = True
+    while changed and cycle:
+        changed = False
+        states = [s0] + [x for _, x in cycle]
+        first: dict[int, int] = {}
+        for j, x in enumerate(states):
+            i = first.get(x)
+            if i is not None and not (i == 0 and j == len(states) - 1):
+                cand = cycle[:i] + cycle[j:]
+                if cand and ok(cand):
+                    cycle = cand
+                    changed = True
+                    break
+            first.setdefault(x, j)
+    return cycle
 
 
 def check_lasso(g: FairGraph, lasso: Lasso, must_take: np.ndarray | None = None) -> None:
