@@ -147,8 +147,8 @@ def print_run(r: Any, *, show_traces: bool = True, file: Any = None) -> None:
     if r.max_late_creates != "n/a":
         mlc = r.max_late_creates
         echo()
-        echo("  max_late_creates (most creates on any path after the delete): "
-             + ("unbounded (a cycle creates)" if mlc is None else str(mlc)))
+        from certloop.runner import describe_max_late_creates
+        echo("  max_late_creates (most creates on any path after the delete): " + describe_max_late_creates(r))
     from certloop.runner import caveats
     cav = caveats(r)
     if cav:
@@ -235,6 +235,10 @@ def scenarios(as_json: bool) -> None:
                    + (" test_finalizer" if k["test_finalizer"] else "")
                    + (" delete_secret" if k["delete_secret"] else ""))
         click.echo("    expected: " + ", ".join(f"{p}={v}" for p, v in d["expected"].items()))
+
+
+from certloop.cmd_guard import register as _register_guard  # noqa: E402  (verify-guard, minimal-guards)
+_register_guard(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -111,6 +111,20 @@ def _max_late_creates(r: Run) -> int | None | str:
     return max_marked_on_paths(g.n_states, g.src.astype(np.int64), g.dst.astype(np.int64), creates, starts)
 
 
+def describe_max_late_creates(r: Run) -> str:
+    """MaxLateCreates in words (MODEL.md §5): a number, or why there is none."""
+    mlc = r.max_late_creates
+    if isinstance(mlc, int):
+        return str(mlc)
+    if mlc is None:
+        churn = next((x for x in r.results if x.name == "bounded_churn"), None)
+        if churn is not None and churn.verdict == HOLDS:
+            return ("unbounded only on unfair runs (a cache that never refreshes); "
+                    "finite on every fair run (bounded_churn holds)")
+        return "unbounded (a fair cycle creates objects)"
+    return str(mlc)
+
+
 def _verdict_word(r: Result, witness: bool = False) -> str:
     if witness:
         return {HOLDS: "reachable", VIOLATED: "unreachable"}.get(r.verdict, r.verdict)
@@ -144,6 +158,7 @@ def report_json(r: Run, timings: bool = False) -> dict[str, Any]:
         "results": [result_json(x, timings) for x in r.results],
         "witnesses": [result_json(x, timings, witness=True) for x in r.witnesses],
         "max_late_creates": r.max_late_creates,
+        "max_late_creates_text": describe_max_late_creates(r),
         "caveats": caveats(r),
     }
     if timings:

@@ -43,6 +43,7 @@ def add_in_tree_signer(cx: Ctx, signs: bool) -> None:
             conj.append(Conjunct("view_request_not_terminating", f"the cached {name} has no deletionTimestamp",
                                  ~v.delTS, since="v1.18.0", pr=7454))
         conj += cx.extra_controller.get("signer", [])
+        conj += cx.extra_signer.get(name, [])
         outcomes = [("sign_request", "Issued")] if signs else []
         if cx.may_fail:
             outcomes.append(("fail_request", "Failed"))

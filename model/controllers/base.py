@@ -44,6 +44,9 @@ class Ctx:
     # extra conjuncts: per controller (every action) and per action name (one action)
     extra_controller: dict[str, list[Conjunct]] = field(default_factory=dict)
     extra_action: dict[str, list[Conjunct]] = field(default_factory=dict)
+    # per CertificateRequest name: conjuncts on the in-tree signer's actions for that CR
+    # (a guard over "the CR being signed", e.g. the v1.18 signer guard written by a user)
+    extra_signer: dict[str, list[Conjunct]] = field(default_factory=dict)
 
     @property
     def V(self) -> dict[str, Obj]:
