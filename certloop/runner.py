@@ -18,7 +18,7 @@ from certloop.checker.check import HOLDS, UNKNOWN, VIOLATED, Report, Result, che
 from certloop.checker.explore import Progress
 from certloop.checker.expr import ModelError
 from certloop.checker.measure import max_marked_on_paths
-from certloop.checker.spec import FairCycleFree, LeadsTo, Eventually, Sometimes, SometimesAction
+from certloop.checker.spec import FairCycleFree, LeadsTo, Eventually
 from certloop.checker import trace as tracefmt
 from certloop.checker import dot as dotfmt
 from certloop.model.scenario import World, build

@@ -30,7 +30,7 @@ from typing import Any, Iterable
 
 from certloop.checker.expr import (
     Bool, Enum, Expr, FALSE, IntRange, ModelError, Record, Schema, TRUE, Var, and_, const, ite, lift,
-    not_, or_,
+    or_,
 )
 
 __all__ = ["PHASE", "Obj", "Writes", "Cluster", "DEPENDENTS", "OBJECTS", "REV_MOD", "SLOTS", "KEYS"]
@@ -262,7 +262,7 @@ class Cluster:
         """The API server admits the create: namespace not terminating (K7), name free (K6)."""
         return [
             ("namespace_active", "the namespace is not terminating (else 403, K7)", self.ns_active),
-            (f"name_free", f"no object holds {name}'s name, terminating or not (else 409, K6)",
+            ("name_free", f"no object holds {name}'s name, terminating or not (else 409, K6)",
              self.live[name].absent),
         ]
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from certloop.checker.expr import Bool, IntRange, ModelError, Schema
-from certloop.checker.spec import Conjunct, Model
+from certloop.checker.spec import Model
 
 from certloop.model import garbagecollector, issuers, namespace, user
 from certloop.model.apiserver import (
@@ -23,7 +23,7 @@ from certloop.model.apiserver import (
 )
 from certloop.model.controllers import issuing, keymanager, requestmanager, trigger
 from certloop.model.controllers.base import GATED, Ctx
-from certloop.model.informers import GC_META, Views, add_observe_actions, declare_views, meta_fields
+from certloop.model.informers import Views, add_observe_actions, declare_views
 
 __all__ = ["Config", "World", "build", "VERSIONS", "ISSUERS", "POLICIES", "INITS"]
 

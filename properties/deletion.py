@@ -26,9 +26,8 @@ a stale cache *after* C is gone would pass.  Here "deleting" is ``L.C.delTS ∨ 
 
 from __future__ import annotations
 
-from typing import Callable
 
-from certloop.checker.expr import Expr, and_, any_, implies, not_, or_, prime
+from certloop.checker.expr import Expr, and_, implies, or_, prime
 from certloop.checker.spec import (
     Action, ActionAlways, Always, FairCycleFree, LeadsTo, Property, Sometimes, SometimesAction,
 )

@@ -11,12 +11,11 @@ actions where the real code returns early on ``crt.DeletionTimestamp != nil``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
-from certloop.checker.expr import Expr, TRUE, any_, select
+from certloop.checker.expr import Expr, any_, select
 from certloop.checker.spec import Conjunct, Model
 
-from certloop.model.apiserver import REV_MOD, SLOTS, Cluster, Obj, Writes
+from certloop.model.apiserver import REV_MOD, SLOTS, Cluster, Obj
 from certloop.model.informers import Views, view_current
 
 __all__ = ["Ctx", "GATED", "NextRequest"]

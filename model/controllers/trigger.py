@@ -17,7 +17,6 @@ deletion), the backoff timer's value (``failed`` is cleared by a successful issu
 
 from __future__ import annotations
 
-from certloop.checker.expr import TRUE
 
 from certloop.model.apiserver import Writes
 from certloop.model.controllers.base import Ctx
