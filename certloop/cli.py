@@ -35,28 +35,58 @@ def fail(msg: str) -> None:
 
 
 class Reporter:
-    """Progress on stderr: a live line on a terminal, nothing otherwise or with ``--quiet``."""
+    """Progress on stderr: a live line on a terminal, nothing otherwise or with ``--quiet``.
 
-    def __init__(self, quiet: bool):
-        self.live = (not quiet) and sys.stderr.isatty()
+    The line shows states, states/s, the frontier, the BFS depth and the transitions so far; it is
+    cut to the terminal's width so that ``\\r`` can redraw it.  The last :class:`Progress` is kept
+    either way (``.progress``), so an interrupted run can say how far it got.
+    """
+
+    def __init__(self, quiet: bool, label: str = "", stream: Any = None):
+        self.stream = stream if stream is not None else sys.stderr
+        try:
+            tty = bool(self.stream.isatty())
+        except (AttributeError, ValueError):
+            tty = False
+        self.live = (not quiet) and tty
+        self.label = label
         self.last = ""
+        self.progress: Progress | None = None
 
     def __call__(self, p: Progress) -> None:
+        self.progress = p
         if not self.live:
             return
-        line = (f"  {p.states:>10,} states  {p.transitions:>11,} transitions  depth {p.depth:>3}  "
-                f"frontier {p.frontier:>9,}  {p.rate:>9,.0f} states/s  {p.seconds:6.1f} s")
-        sys.stderr.write("\r" + line)
-        sys.stderr.flush()
+        import shutil
+        line = ((f"{self.label}: " if self.label else "  ")
+                + f"{p.states:,} states  {p.rate:,.0f} states/s  frontier {p.frontier:,}  depth {p.depth}  "
+                  f"{p.transitions:,} transitions  {p.seconds:.1f} s")
+        width = max(20, shutil.get_terminal_size((100, 24)).columns - 1)
+        line = line[:width]
+        self.stream.write("\r\033[K" + line)
+        self.stream.flush()
         self.last = line
 
-    def done(self) -> None:
+    def done(self, keep: bool = True) -> None:
+        """End the live line: keep it (a newline) or erase it."""
         if self.live and self.last:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+            self.stream.write("\n" if keep else "\r\033[K")
+            self.stream.flush()
+        self.last = ""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Group(click.Group):
+    """The ``certloop`` group: a Ctrl-C that no command handled is UNKNOWN (exit 3), not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted (Ctrl-C): nothing was decided (UNKNOWN)", err=True)
+            ctx.exit(EXIT_UNKNOWN)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="certloop")
 def main() -> None:
     """certloop: does a deleted cert-manager Certificate eventually go away?
@@ -198,20 +228,49 @@ def check(scenario_name: str | None, properties: Sequence[str], json_path: str |
         rep.done()
         fail(str(e))
         return
+    except KeyboardInterrupt:
+        # Ctrl-C during the exploration ends the search (an incomplete graph, handled in run());
+        # here it came later, during the property checks: report what is known.
+        rep.done()
+        print_interrupted(s, rep.progress, properties)
+        sys.exit(EXIT_UNKNOWN)
     rep.done()
-    print_run(r, show_traces=not brief)
-    if not no_artifacts:
-        files = write_artifacts(r, out_dir)
-        if files:
+    try:
+        print_run(r, show_traces=not brief)
+        if r.graph.reason == "interrupted":
             click.echo()
-            click.echo(f"  counterexample files: {Path(out_dir) / s.name}/ ({len(files)} files)")
-    if json_path:
-        text = json.dumps(report_json(r), indent=2) + "\n"
-        if json_path == "-":
-            click.echo(text, nl=False)
-        else:
-            Path(json_path).write_text(text)
+            click.echo("  interrupted (Ctrl-C): the search stopped early; the verdicts above are what is known, "
+                       "UNKNOWN = not decided")
+        if not no_artifacts:
+            files = write_artifacts(r, out_dir)
+            if files:
+                click.echo()
+                click.echo(f"  counterexample files: {Path(out_dir) / s.name}/ ({len(files)} files)")
+        if json_path:
+            text = json.dumps(report_json(r), indent=2) + "\n"
+            if json_path == "-":
+                click.echo(text, nl=False)
+            else:
+                try:
+                    Path(json_path).write_text(text)
+                except OSError as e:
+                    fail(f"cannot write --json {json_path}: {e.strerror or e}")
+    except KeyboardInterrupt:
+        click.echo("\n  interrupted (Ctrl-C) while writing the results", err=True)
+        sys.exit(EXIT_VIOLATED if r.exit_code == EXIT_VIOLATED else EXIT_UNKNOWN)
     sys.exit(r.exit_code)
+
+
+def print_interrupted(s: scen.Scenario, p: Progress | None, properties: Sequence[str]) -> None:
+    """The partial result of a run stopped by Ctrl-C before any verdict: UNKNOWN, with its counts."""
+    click.echo(f"scenario {s.name}" + (f" (row {s.row})" if s.row else "") + f": {s.title}")
+    if p is not None:
+        click.echo(f"  INTERRUPTED (Ctrl-C): {p.states:,} states, {p.transitions:,} transitions, depth {p.depth}, "
+                   f"{p.seconds:.1f} s explored; the search is incomplete")
+    else:
+        click.echo("  INTERRUPTED (Ctrl-C) before the first progress report; the search is incomplete")
+    names = ", ".join(properties) if properties else "every property"
+    click.echo(f"  verdict: UNKNOWN for {names} (interrupted before the checks finished; nothing was decided)")
 
 
 @main.command()
@@ -239,6 +298,16 @@ def scenarios(as_json: bool) -> None:
 
 from certloop.cmd_guard import register as _register_guard  # noqa: E402  (verify-guard, minimal-guards)
 _register_guard(main)
+
+from certloop.cmd_gate import register as _register_gate  # noqa: E402  (gate, init)
+_register_gate(main)
+
+from certloop.cmd_render import register as _register_render  # noqa: E402  (render, graph)
+_register_render(main)
+
+from certloop.cmd_rates import register as _register_rates  # noqa: E402
+
+_register_rates(main)
 
 
 if __name__ == "__main__":  # pragma: no cover
