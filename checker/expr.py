@@ -185,8 +185,14 @@ class Expr:
     def __add__(self, other: Operand) -> "Expr":
         return _arith("+", self, other)
 
+    def __radd__(self, other: Operand) -> "Expr":
+        return _arith("+", other, self)
+
     def __sub__(self, other: Operand) -> "Expr":
         return _arith("-", self, other)
+
+    def __rsub__(self, other: Operand) -> "Expr":
+        return _arith("-", other, self)
 
     def __mod__(self, k: int) -> "Expr":
         _need_int(self, "%")
@@ -212,8 +218,30 @@ class Expr:
     def __bool__(self) -> bool:
         raise ModelError("an expression has no Python truth value; use and_/or_/ite, or .eq() not ==")
 
+    # ``==`` between two expressions is identity (= structural equality, since expressions are
+    # interned), which keeps them hashable.  ``==`` against a Python constant is always a slip
+    # for ``.eq`` (it would silently be False), so it raises.
+    def __eq__(self, other: object) -> bool:  # type: ignore[override]
+        if isinstance(other, (bool, int, str)):
+            raise _slip(self, "==", "eq", other)
+        return self is other if isinstance(other, Expr) else NotImplemented  # type: ignore[return-value]
+
+    def __ne__(self, other: object) -> bool:  # type: ignore[override]
+        if isinstance(other, (bool, int, str)):
+            raise _slip(self, "!=", "ne", other)
+        return self is not other if isinstance(other, Expr) else NotImplemented  # type: ignore[return-value]
+
+    __hash__ = object.__hash__
+
     def __repr__(self) -> str:
         return f"Expr({show(self)})"
+
+
+def _slip(e: Expr, op: str, method: str, other: object) -> ModelError:
+    s = show(e)
+    lhs = s if " " not in s else f"({s})"
+    return ModelError(f"`{s} {op} {other!r}` compares a Python object, not a model value; "
+                      f"write {lhs}.{method}({other!r})")
 
 
 class _IntType(Type):
@@ -289,6 +317,10 @@ def compatible(target: Type, source: Type) -> bool:
 
 
 def _cmp(op: str, a: Operand, b: Operand) -> Expr:
+    if op in ("<", "<="):
+        for z in (a, b):
+            if isinstance(z, Expr):
+                _need_int(z, op)        # before an enum operand would try to encode the other
     if not isinstance(a, Expr):
         a = _lift(a, b.type if isinstance(b, Expr) else _INT)
     b = _lift(b, a.type)
@@ -506,8 +538,10 @@ class Schema:
     def __getitem__(self, name: str) -> Var:
         v = self.by_name.get(name)
         if v is None:
-            close = [n for n in self.by_name if name.split(".")[-1] in n][:8]
-            raise ModelError(f"unknown variable {name!r}; similar: {close}")
+            import difflib
+            close = difflib.get_close_matches(name, list(self.by_name), n=8, cutoff=0.6)
+            close += [n for n in self.by_name if name.split(".")[-1] in n and n not in close]
+            raise ModelError(f"unknown variable {name!r}; similar: {close[:8]}")
         return v
 
 
@@ -660,7 +694,10 @@ def show(e: Expr) -> str:
             parts = []
             for i, x in enumerate(n.args):
                 xs, xp = memo[id(x)]
-                need = xp < pr or (xp == pr and i > 0 and op in ("-", "==", "!=", "<", "<=", "%"))
+                # comparisons never chain in the printed text: Python would read ``a == b == c``
+                # as ``a == b and b == c``
+                need = xp < pr or (xp == pr and (op in ("==", "!=", "<", "<=")
+                                                 or (i > 0 and op in ("-", "%"))))
                 parts.append(f"({xs})" if need else xs)
             if op == "not":
                 s = f"not {parts[0]}"

@@ -49,6 +49,9 @@ class Conjunct:
     def __post_init__(self) -> None:
         if not self.name.replace("_", "").isalnum():
             raise ModelError(f"conjunct name {self.name!r} must be an identifier")
+        if not isinstance(self.expr, Expr) or self.expr.type.name != "bool":
+            hint = " (a Python value: was == used instead of .eq()?)" if not isinstance(self.expr, Expr) else ""
+            raise ModelError(f"conjunct {self.name}: expected a bool expression, got {self.expr!r}{hint}")
 
 
 Block = tuple[tuple[Var, Expr], ...]
