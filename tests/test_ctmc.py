@@ -414,3 +414,10 @@ def test_ill_conditioned_chain_is_flagged():
     r = analyze(build_chain(g, rates({"bd.up": 1.0, "bd.down": 10.0}), [0], g.evaluate(x.ref.eq(20))))
     assert not r.reliable and any("ill-conditioned" in w for w in r.warnings)
     json.dumps(r.to_dict(), allow_nan=False)
+
+
+def test_erlang_expansion_is_bounded():
+    g, end = sequential(3)
+    with pytest.raises(ChainError, match="max_states"):
+        build_chain(g, rates({"seq.inc": 1.0}), [0], end, phases=phases_by_class(BY_NAME, {"seq.inc": 40}),
+                    max_states=50)
