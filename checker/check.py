@@ -15,7 +15,8 @@ import numpy as np
 from certloop.checker.expr import Var, and_, not_, TRUE
 from certloop.checker.explore import Progress, StateGraph, explore
 from certloop.checker.liveness import (
-    NONE, STRONG, WEAK, FairGraph, Lasso, fair_components, find_lasso, shortest_entry,
+    NONE, STRONG, WEAK, FairGraph, GraphIndex, Lasso, fair_components, fair_labels, find_lasso, reach_within,
+    shortest_entry,
 )
 from certloop.checker.spec import (
     Action, ActionAlways, Always, Conjunct, Eventually, FairCycleFree, Fairness, LeadsTo, Model,
@@ -132,31 +133,28 @@ def make_trace(g: StateGraph, path: Sequence[tuple[int, int]], cycle: Sequence[t
 
 
 def fair_graph(g: StateGraph, fairness: Fairness) -> FairGraph:
+    """The graph with a fairness kind per action instance.  Cached on ``g`` per assignment of
+    kinds; every cached view shares the edge arrays and one :class:`GraphIndex` (adjacency and
+    SCCs), so the properties of one graph share that work."""
     kind = np.array([_KIND[fairness.kind(a)] for a in g.model.actions], dtype=np.int8)
+    cache = g.__dict__.setdefault("_fair_graphs", {})
+    key = (g.n_states, g.n_transitions, g.n_expanded, kind.tobytes())
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    index = g.__dict__.get("_graph_index")
+    if index is None or index.n != g.n_states or index.dst.size != g.n_transitions:
+        index = g.__dict__["_graph_index"] = GraphIndex(g.n_states, g.src, g.dst, g.lab)
     expanded = np.zeros(g.n_states, dtype=bool)
     expanded[:g.n_expanded] = True
-    return FairGraph(g.n_states, g.src.astype(np.int64), g.dst.astype(np.int64), g.lab.astype(np.int64),
-                     kind, expanded)
+    fg = FairGraph(g.n_states, g.src, g.dst, g.lab, kind, expanded, index)
+    cache[key] = fg
+    return fg
 
 
 def _reach_within(fg: FairGraph, starts: np.ndarray, region: np.ndarray) -> np.ndarray:
     """States reachable from ``starts`` (inside region) by edges inside ``region``."""
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import breadth_first_order
-    out = np.zeros(fg.n, dtype=bool)
-    starts = starts[region[starts]]
-    if starts.size == 0:
-        return out
-    e = np.flatnonzero(region[fg.src] & region[fg.dst])
-    # a virtual root connected to every start
-    root = fg.n
-    rows = np.concatenate([fg.src[e], np.full(starts.size, root)])
-    cols = np.concatenate([fg.dst[e], starts])
-    m = csr_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(fg.n + 1, fg.n + 1))
-    order = breadth_first_order(m, root, directed=True, return_predecessors=False)
-    order = order[order != root]
-    out[order] = True
-    return out
+    return reach_within(fg, starts, region)
 
 
 def _liveness(g: StateGraph, p: Property) -> Result:
@@ -177,25 +175,32 @@ def _liveness(g: StateGraph, p: Property) -> Result:
         starts = np.flatnonzero(g.evaluate(p.premise))
         region = np.ones(g.n_states, dtype=bool)
         acts = np.array([p.applies(a) for a in g.model.actions] + [False], dtype=bool)
-        cand = np.flatnonzero(acts[g.lab])
+        # only an edge inside a cycle can lie inside a fair component: the others need no look
+        scc = fg.idx.scc()[0]
+        cand = fg.idx.cycle_edges()
+        cand = cand[acts[g.lab[cand]]]
         must = cand[g.evaluate_edges(p.edge, cand)] if cand.size else cand
     else:  # pragma: no cover
         raise TypeError(p)
     reach = _reach_within(fg, starts, region)
-    comps = fair_components(fg, reach)
+    # fair components as (sorted states, component number per state)
     if must is not None:
-        inside_any = []
-        for c in comps:
-            cm = np.zeros(fg.n, dtype=bool)
-            cm[c] = True
-            if (cm[fg.src[must]] & cm[fg.dst[must]]).any():
-                inside_any.append(c)
-        comps = inside_any
-    if comps:
-        targets = np.concatenate(comps)
-        entry = shortest_entry(fg, g.depth, g.parent, g.parent_action, starts, reach, targets)
+        sccs = np.zeros(fg.idx.scc()[1].size, dtype=bool)
+        sccs[scc[fg.src[must]]] = True            # components with an edge of interest inside
+        nodes, cid = fair_labels(fg, reach, sccs)
+    else:
+        nodes, cid = fair_labels(fg, reach)
+    if must is not None and nodes.size:
+        # keep the components with an edge of interest inside
+        comp_of = np.full(fg.n, -1, dtype=np.int64)
+        comp_of[nodes] = cid
+        cs, cd = comp_of[fg.src[must]], comp_of[fg.dst[must]]
+        sel = np.isin(cid, np.unique(cs[(cs >= 0) & (cs == cd)]))
+        nodes, cid = nodes[sel], cid[sel]
+    if nodes.size:
+        entry = shortest_entry(fg, g.depth, g.parent, g.parent_action, starts, reach, nodes)
         end = entry[-1][1]
-        comp = next(c for c in comps if end in set(c.tolist()))
+        comp = nodes[cid == cid[np.searchsorted(nodes, end)]]
         lasso = find_lasso(fg, comp, entry, must, names)
         tr = make_trace(g, lasso.prefix, lasso.cycle, lasso=True)
         tr.obligations = lasso.obligations

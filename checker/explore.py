@@ -82,6 +82,7 @@ class StateGraph:
     reason: str                   # "" when complete; else what stopped the search
     seconds: float
     found: dict[str, Found] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)   # engine, visited-set size, ...
 
     @property
     def n_states(self) -> int:
@@ -181,35 +182,402 @@ class _Visited:
 
 
 class _Store:
-    """A growable array of rows."""
+    """A growable array of rows.
 
-    def __init__(self, W: int, dtype: Any = U64):
+    ``inplace``: grow and shrink with ``ndarray.resize`` (``realloc``, which moves large blocks
+    by remapping pages instead of copying them), so growth never holds two copies; the caller
+    keeps no view across an :meth:`extend`.
+    """
+
+    def __init__(self, W: int, dtype: Any = U64, inplace: bool = False):
         self.a = np.zeros((1024, W) if W else 1024, dtype=dtype)
         self.n = 0
+        self.inplace = inplace
 
-    def extend(self, rows: np.ndarray) -> None:
-        need = self.n + rows.shape[0]
+    def _reserve(self, need: int) -> None:
         if need > self.a.shape[0]:
-            cap = max(need, 2 * self.a.shape[0])
+            grow = 1.5 if self.inplace else 2
+            cap = max(need, int(grow * self.a.shape[0]))
+            if self.inplace:
+                self.a.resize((cap,) + self.a.shape[1:], refcheck=False)
+                return
             b = np.zeros((cap,) + self.a.shape[1:], dtype=self.a.dtype)
             b[:self.n] = self.a[:self.n]
             self.a = b
+
+    def extend(self, rows: np.ndarray) -> None:
+        need = self.n + rows.shape[0]
+        self._reserve(need)
         self.a[self.n:need] = rows
+        self.n = need
+
+    def extend_const(self, value: int, count: int) -> None:
+        """Append ``count`` copies of ``value`` (widening the dtype if it does not fit)."""
+        if np.issubdtype(self.a.dtype, np.integer) and value > np.iinfo(self.a.dtype).max:
+            wide = next(t for t in (np.int16, np.int32, np.int64) if value <= np.iinfo(t).max)
+            self.a = self.a.astype(wide)
+        need = self.n + count
+        self._reserve(need)
+        self.a[self.n:need] = value
         self.n = need
 
     def view(self) -> np.ndarray:
         return self.a[:self.n]
 
+    def final(self) -> np.ndarray:
+        """The stored rows as an array of their own (no copy for an in-place store)."""
+        if self.inplace:
+            self.a.resize((self.n,) + self.a.shape[1:], refcheck=False)
+            return self.a
+        return self.a[:self.n].copy()
+
+
+# --------------------------------------------------------------------------- the compiled engine
+
+
+class _Table:
+    """The exact visited set of the compiled engine: open addressing with linear probing.
+
+    A slot is an int32: -1 when empty, else ``tag << id_bits | id`` where ``id`` is a state id and
+    ``tag`` holds the spare bits (``31 - id_bits``, ``id_bits`` just enough for the capacity) of the
+    state's fingerprint.  The key of an id is the stored state itself; the home slot comes from
+    the fingerprint's high half, the tag from its low half.  A probe whose tag differs moves on
+    without touching the states; a tag match is confirmed against the stored state, so distinct
+    states never merge.  Two distinct states with the *same* 64-bit fingerprint are still
+    reported (:class:`FingerprintCollision`), as by the sorted-run set.  4 bytes per slot at a load
+    factor between 0.47 and 0.7 (a bucketised table, 8 slots compared at once, measured slower
+    in NumPy).
+    """
+
+    MAX_LOAD = 0.7
+    GROW = 1.5
+
+    def __init__(self, states: "_Store", cap: int = 1 << 12):
+        self.states = states
+        self.n = 0
+        self._alloc(cap)
+
+    def _alloc(self, cap: int) -> None:
+        self.cap = cap
+        self.t = np.full(cap, -1, dtype=np.int32)
+        self.id_bits = max(1, int(cap).bit_length())
+        if self.id_bits > 31:
+            raise ModelError("more than 2**31 states: beyond this explorer")
+        self.id_mask = np.int32((1 << self.id_bits) - 1)
+        self.tag_mask = (1 << (31 - self.id_bits)) - 1
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.t.nbytes)
+
+    def _home(self, fp: np.ndarray) -> np.ndarray:
+        return (((fp >> U64(32)) * U64(self.cap)) >> U64(32)).astype(np.int64)
+
+    def _tag(self, fp: np.ndarray) -> np.ndarray:
+        return (fp & U64(self.tag_mask)).astype(np.int32)
+
+    def lookup(self, fp: np.ndarray, Ct: np.ndarray, cidx: np.ndarray) -> np.ndarray:
+        """The id of each candidate ``Ct[:, cidx]`` (word-major candidates) in the set, or -1."""
+        k = fp.shape[0]
+        out = np.full(k, -1, dtype=np.int64)
+        slot = self._home(fp)
+        tag = self._tag(fp)
+        t = self.t
+        cap = self.cap
+        ib = np.int32(self.id_bits)
+        S = self.states.a
+        W = S.shape[1]
+        pend: np.ndarray | None = None        # the candidates still probing (None: all, in order)
+        while True:
+            v = t[slot]
+            # a tag match (an empty slot, -1, never matches: tags are >= 0)
+            ti = np.flatnonzero((v >> ib) == tag)
+            alive = v >= 0                    # an empty slot ends the probe: absent
+            if ti.size:
+                ids = v[ti] & self.id_mask
+                ci = cidx[ti] if pend is None else cidx[pend[ti]]
+                eq = S[ids, 0] == Ct[0, ci]
+                for j in range(1, W):
+                    eq &= S[ids, j] == Ct[j, ci]
+                if not eq.all():
+                    ne = ~eq
+                    who = ti[ne] if pend is None else pend[ti[ne]]
+                    if (fingerprint(S[ids[ne]]) == fp[who]).any():
+                        raise FingerprintCollision("two distinct states share a 64-bit fingerprint; "
+                                                   "this is astronomically rare: please report it")
+                hit = ti[eq]
+                out[hit if pend is None else pend[hit]] = ids[eq]
+                alive[hit] = False
+            sel = np.flatnonzero(alive)
+            if not sel.size:
+                break
+            pend = sel if pend is None else pend[sel]
+            slot, tag = slot[sel] + 1, tag[sel]
+            slot[slot == cap] = 0
+        return out
+
+    def insert(self, fp: np.ndarray, ids: np.ndarray) -> None:
+        """Add states known to be absent (and distinct)."""
+        if self.n + ids.size > self.MAX_LOAD * self.cap:
+            self._grow(self.n + ids.size)
+        self._place(self._home(fp), (self._tag(fp) << np.int32(self.id_bits)) | ids.astype(np.int32))
+        self.n += ids.size
+
+    def _place(self, slot: np.ndarray, vals: np.ndarray) -> None:
+        t = self.t
+        cap = self.cap
+        while vals.size:
+            free = t[slot] < 0
+            sf, vf = slot[free], vals[free]
+            t[sf] = vf                        # several may claim one slot: one of them wins
+            placed = np.zeros(vals.size, dtype=bool)
+            placed[free] = t[sf] == vf
+            keep = ~placed
+            slot, vals = slot[keep] + 1, vals[keep]
+            slot[slot == cap] = 0
+
+    def _grow(self, need: int) -> None:
+        cap = self.cap
+        while need > self.MAX_LOAD * cap:
+            cap = int(cap * self.GROW) + 1
+        self._alloc(cap)
+        S = self.states.a
+        step = 1 << 20
+        for lo in range(0, self.n, step):
+            hi = min(self.n, lo + step)
+            fp = fingerprint(S[lo:hi])
+            ids = np.arange(lo, hi, dtype=np.int32)
+            self._place(self._home(fp), (self._tag(fp) << np.int32(self.id_bits)) | ids)
+
+
+class _Fast:
+    """Chunk expansion with compiled actions and the exact hash set (``engine="compiled"``)."""
+
+    SUB = 1 << 14  # rows per call of the generated code (cache-sized temporaries)
+
+    def __init__(self, model: Model, layout: Layout, aprops: Sequence[ActionAlways],
+                 states: "_Store", parent: "_Store", pact: "_Store", depth: "_Store",
+                 e_src: "_Store", e_dst: "_Store", e_lab: "_Store", table: _Table):
+        from certloop.checker.compile import CompiledModel
+        self.model = model
+        self.layout = layout
+        self.aprops = list(aprops)
+        self.cm = CompiledModel(model, layout, self.aprops)
+        self.states, self.parent, self.pact, self.depth = states, parent, pact, depth
+        self.e_src, self.e_dst, self.e_lab = e_src, e_dst, e_lab
+        self.table = table
+        self.lab_dtype = e_lab.a.dtype
+
+    def expand(self, lo: int, hi: int, new_depth: int, found: dict) -> None:
+        layout = self.layout
+        W = layout.W
+        states = self.states
+        m = hi - lo
+        Ft = np.ascontiguousarray(states.a[lo:hi].T)
+        out: list = []
+        errs: list = []
+        afound: list = []
+        pend = [p.name not in found for p in self.aprops]
+        sub = self.SUB
+        if m <= sub:
+            self.cm.expand([Ft[j] for j in range(W)], m, out, errs, pend, afound)
+        else:
+            # the generated code runs on slices small enough for its temporaries to stay in cache;
+            # the results are merged per action in row order (the same arrays as one call)
+            parts: dict[int, list] = {}
+            for s0 in range(0, m, sub):
+                s1 = min(m, s0 + sub)
+                o: list = []
+                f0 = len(afound)
+                self.cm.expand([Ft[j, s0:s1] for j in range(W)], s1 - s0, o, errs, pend, afound)
+                for i in range(f0, len(afound)):
+                    pi, a, row, post = afound[i]
+                    afound[i] = (pi, a, row + s0, post)
+                for a, rows, cols in o:
+                    parts.setdefault(a, []).append((rows + s0, cols))
+            for a, lst in parts.items():
+                if len(lst) == 1:
+                    out.append((a, lst[0][0], lst[0][1]))
+                else:
+                    out.append((a, np.concatenate([r for r, _ in lst]),
+                                tuple(np.concatenate([c[j] for _, c in lst]) for j in range(W))))
+        if errs:
+            a, vi, value = min(errs, key=lambda x: (x[0], x[1]))
+            act = self.model.actions[a]
+            v = self.model.schema.vars[vi]
+            raise ModelError(f"action {act.label}: {DomainError(v, value, 0)}")
+        if self.cm.split and out:
+            out = self._apply_suffix(Ft, out, pend, afound)
+        if errs:  # pragma: no cover - raised above
+            a, vi, value = min(errs, key=lambda x: (x[0], x[1]))
+            act = self.model.actions[a]
+            v = self.model.schema.vars[vi]
+            raise ModelError(f"action {act.label}: {DomainError(v, value, 0)}")
+        if afound:
+            # the sequential order: actions by index within a chunk, the first row of each
+            for pi in sorted({x[0] for x in afound}):
+                pa, a, row, post = min((x for x in afound if x[0] == pi), key=lambda x: x[1])
+                p = self.aprops[pi]
+                if p.name not in found:
+                    found[p.name] = Found(lo + row, a, -1, np.array(post, dtype=U64))
+        if not out:
+            return
+        out.sort(key=lambda x: x[0])
+        self._commit(out, lo, m, new_depth)
+
+    def _apply_suffix(self, Ft: np.ndarray, out: list, pend: list, afound: list) -> list:
+        """The trailing effect blocks every action shares, once per distinct intermediate state;
+        then the no-op rule and the action properties (as the composed path does them)."""
+        W = self.layout.W
+        out.sort(key=lambda x: x[0])
+        sizes = [len(x[1]) for x in out]
+        k = sum(sizes)
+        many = len(out) > 1
+        C1 = np.empty((W, k), dtype=U64)
+        for j in range(W):
+            if many:
+                np.concatenate([x[2][j] for x in out], out=C1[j])
+            else:
+                C1[j] = out[0][2][j]
+        fp = fingerprint(C1.T)
+        o = np.argsort(fp)
+        sfp = fp[o]
+        first = np.empty(k, dtype=bool)
+        first[0] = True
+        np.not_equal(sfp[1:], sfp[:-1], out=first[1:])
+        group = np.cumsum(first) - 1
+        reps = o[first]
+        if not first.all():
+            dup = np.flatnonzero(~first)
+            a_i, b_i = o[dup], reps[group[dup]]
+            same = C1[0, a_i] == C1[0, b_i]
+            for j in range(1, W):
+                same &= C1[j, a_i] == C1[j, b_i]
+            if not same.all():
+                raise FingerprintCollision("two distinct states share a 64-bit fingerprint; "
+                                           "this is astronomically rare: please report it")
+        R = C1[:, reps]
+        u = reps.size
+        sub = self.SUB
+        parts = [self.cm.suffix([R[j, s0:s0 + sub] for j in range(W)], min(u, s0 + sub) - s0)  # type: ignore[misc]
+                 for s0 in range(0, u, sub)]
+        inv = np.empty(k, dtype=np.int64)
+        inv[o] = group
+        N2 = [(np.concatenate([p[j] for p in parts]) if len(parts) > 1 else parts[0][j])[inv] for j in range(W)]
+        rows = np.concatenate([x[1] for x in out]) if many else out[0][1]
+        changed = N2[0] != Ft[0][rows]
+        for j in range(1, W):
+            changed |= N2[j] != Ft[j][rows]
+        new: list = []
+        off = 0
+        for (a, r, _), sz in zip(out, sizes):
+            ci = np.flatnonzero(changed[off:off + sz])
+            if ci.size:
+                new.append((a, r[ci], tuple(N2[j][off:off + sz][ci] for j in range(W))))
+            off += sz
+        # action properties: the first action (by index) with a violation, its first row
+        for pi, p in enumerate(self.aprops):
+            if not pend[pi]:
+                continue
+            for a, r, cols in new:
+                if not p.applies(self.model.actions[a]):
+                    continue
+                ok = self.cm.pair_preds[pi]([Ft[j][r] for j in range(W)], list(cols))
+                bad = np.flatnonzero(~np.asarray(ok, dtype=bool))
+                if bad.size:
+                    afound.append((pi, a, int(r[bad[0]]), tuple(c[bad[0]] for c in cols)))
+                    break
+        return new
+
+    def _commit(self, out: list, lo: int, m: int, new_depth: int) -> None:
+        """Deduplicate the chunk's candidates, assign ids in (parent, action) order, store."""
+        W = self.layout.W
+        states = self.states
+        sizes = [len(x[1]) for x in out]
+        k = sum(sizes)
+        many = len(out) > 1
+        rows = np.concatenate([x[1] for x in out]) if many else out[0][1]
+        labs = np.repeat(np.array([x[0] for x in out], dtype=self.lab_dtype), sizes)
+        Ct = np.empty((W, k), dtype=U64)              # candidates, one row per word (action-major)
+        for j in range(W):
+            if many:
+                np.concatenate([x[2][j] for x in out], out=Ct[j])
+            else:
+                Ct[j] = out[0][2][j]
+        C = Ct.T                                      # (k, W) view
+        # (src, action) order: actions were concatenated in index order, so sort by row, stably
+        key = rows.astype(np.uint16) if m <= (1 << 16) else rows
+        order = np.argsort(key, kind="stable")
+        fp = fingerprint(C)
+        # ---- distinct candidates: one sort of (fingerprint high bits | rank in (src, action) order)
+        b = max(1, int(k - 1).bit_length())
+        rank = np.empty(k, dtype=np.int64)
+        rank[order] = np.arange(k)
+        hi_mask = U64(((1 << 64) - 1) ^ ((1 << b) - 1))
+        skey = np.sort((fp & hi_mask) | rank.astype(U64))
+        r_sorted = (skey & U64((1 << b) - 1)).astype(np.int64)   # ranks, grouped by fingerprint
+        c_sorted = order[r_sorted]                              # candidate index of each
+        f_sorted = fp[c_sorted]
+        first = np.empty(k, dtype=bool)
+        first[0] = True
+        np.not_equal(f_sorted[1:], f_sorted[:-1], out=first[1:])
+        pre = skey >> U64(b)
+        if ((pre[1:] == pre[:-1]) & first[1:]).any():
+            # two fingerprints share their high bits: fall back to a stable sort on the full ones
+            o2 = np.lexsort((r_sorted, f_sorted))
+            r_sorted, c_sorted, f_sorted = r_sorted[o2], c_sorted[o2], f_sorted[o2]
+            np.not_equal(f_sorted[1:], f_sorted[:-1], out=first[1:])
+        group = np.cumsum(first) - 1                  # group of each sorted candidate
+        reps = c_sorted[first]                        # the first (in (src, action) order) of each group
+        if not first.all():
+            dup = np.flatnonzero(~first)
+            a_i, b_i = c_sorted[dup], reps[group[dup]]
+            same = Ct[0, a_i] == Ct[0, b_i]
+            for j in range(1, W):
+                same &= Ct[j, a_i] == Ct[j, b_i]
+            if not same.all():
+                raise FingerprintCollision("two distinct states share a 64-bit fingerprint; "
+                                           "this is astronomically rare: please report it")
+        rfp = f_sorted[first]
+        rid = self.table.lookup(rfp, Ct, reps)
+        miss = np.flatnonzero(rid < 0)
+        if miss.size:
+            base = states.n
+            if base + miss.size >= np.iinfo(np.int32).max:
+                raise ModelError("more than 2**31 states: beyond this explorer")
+            # new ids in (src, action) order of discovery
+            mo = np.argsort(rank[reps[miss]], kind="stable")
+            newg = miss[mo]
+            rid[newg] = base + np.arange(newg.size)
+            new_c = reps[newg]
+            states.extend(C[new_c])
+            self.parent.extend(rows[new_c] + lo)
+            self.pact.extend(labs[new_c])
+            self.depth.extend_const(new_depth, new_c.size)
+            self.table.insert(rfp[newg], base + np.arange(newg.size))
+        dst = np.empty(k, dtype=np.int64)
+        dst[c_sorted] = rid[group]
+        self.e_src.extend(rows[order] + lo)
+        self.e_dst.extend(dst[order])
+        self.e_lab.extend(labs[order])
+
 
 def explore(model: Model, *, max_states: int | None = None, max_seconds: float | None = None,
             chunk: int = 1 << 16, progress: Callable[[Progress], None] | None = None,
-            progress_every: float = 1.0, stop_at_first: bool = False) -> StateGraph:
+            progress_every: float = 1.0, stop_at_first: bool = False,
+            engine: str = "compiled") -> StateGraph:
     """Explore every reachable state of ``model`` breadth-first.
 
     Invariants (:class:`Always`), action invariants (:class:`ActionAlways`) and reachability
     (:class:`Sometimes`) are evaluated on the fly; the first violation / witness of each, in BFS
     order, is recorded in ``StateGraph.found``.
+
+    ``engine``: ``"compiled"`` (generated NumPy code per action, an exact hash set, compact
+    dtypes) or ``"reference"`` (the interpretive evaluator and sorted fingerprint runs).  Both give
+    the same states, ids, parents, depths and transitions (:mod:`tests.test_perf_equivalence`).
     """
+    if engine not in ("compiled", "reference"):
+        raise ValueError(f"engine must be 'compiled' or 'reference', not {engine!r}")
     model.validate()
     layout = Layout(model.schema.vars)
     W = layout.W
@@ -220,25 +588,44 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
     aprops_for: dict[int, list[ActionAlways]] = {a.index: [p for p in aprops if p.applies(a)] for a in model.actions}
     found: dict[str, Found] = {}
 
-    states = _Store(W)
-    parent = _Store(0, np.int64)
-    pact = _Store(0, np.int32)
-    depth = _Store(0, np.int32)
-    e_src = _Store(0, np.int32)
-    e_dst = _Store(0, np.int32)
-    e_lab = _Store(0, np.int32)
-    visited = _Visited()
+    fast: _Fast | None = None
+    if engine == "reference":
+        states = _Store(W)
+        parent = _Store(0, np.int64)
+        pact = _Store(0, np.int32)
+        depth = _Store(0, np.int32)
+        e_src = _Store(0, np.int32)
+        e_dst = _Store(0, np.int32)
+        e_lab = _Store(0, np.int32)
+        visited = _Visited()
+    else:
+        na = len(model.actions)
+        lab_t = np.int8 if na < (1 << 7) else np.int16 if na < (1 << 15) else np.int32
+        states = _Store(W, inplace=True)
+        parent = _Store(0, np.int32, inplace=True)
+        pact = _Store(0, lab_t, inplace=True)
+        depth = _Store(0, np.int8, inplace=True)          # widened when a level needs it
+        e_src = _Store(0, np.int32, inplace=True)
+        e_dst = _Store(0, np.int32, inplace=True)
+        e_lab = _Store(0, lab_t, inplace=True)
+        visited = _Table(states)  # type: ignore[assignment]
+        fast = _Fast(model, layout, aprops, states, parent, pact, depth, e_src, e_dst, e_lab, visited)
     stores = [states, parent, pact, depth, e_src, e_dst, e_lab]
     snapshot = [0] * len(stores)
 
     # ---- initial states, deduplicated, in declaration order
     init_rows: list[np.ndarray] = []
+    seen_rows: set[bytes] = set()
     seen_fp: set[int] = set()
     for st in model.inits:
         row = layout.pack(st)
+        if row.tobytes() in seen_rows:      # a duplicate: compare states, never fingerprints alone
+            continue
         f = int(fingerprint(row[None, :])[0])
         if f in seen_fp:
-            continue
+            raise FingerprintCollision("two distinct initial states share a 64-bit fingerprint; "
+                                       "this is astronomically rare: please report it")
+        seen_rows.add(row.tobytes())
         seen_fp.add(f)
         init_rows.append(row)
     init = np.array(init_rows, dtype=U64).reshape(len(init_rows), W)
@@ -246,7 +633,10 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
     parent.extend(np.full(len(init_rows), -1, dtype=np.int64))
     pact.extend(np.full(len(init_rows), -1, dtype=np.int32))
     depth.extend(np.zeros(len(init_rows), dtype=np.int32))
-    visited.add(fingerprint(init), np.arange(len(init_rows), dtype=np.int64))
+    if fast is None:
+        visited.add(fingerprint(init), np.arange(len(init_rows), dtype=np.int64))
+    else:
+        visited.insert(fingerprint(init), np.arange(len(init_rows), dtype=np.int64))  # type: ignore[attr-defined]
     n_initial = len(init_rows)
 
     level_start, level_end, d = 0, n_initial, 0
@@ -254,7 +644,11 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
     last_report = t0
     n_expanded = 0
 
+    checked_to = 0
+
     def check_states(lo: int, hi: int) -> None:
+        nonlocal checked_to
+        checked_to = max(checked_to, hi)
         pending = [p for p in invariants if p.name not in found]
         if not pending:
             return
@@ -279,9 +673,13 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
                     raise _Stop
                 hi = min(level_end, lo + chunk)
                 snapshot = [st.n for st in stores]
-                _expand_chunk(layout, acts, aprops_for, states, parent, pact, depth, e_src, e_dst, e_lab,
-                              visited, lo, hi, d + 1, found)
+                if fast is not None:
+                    fast.expand(lo, hi, d + 1, found)
+                else:
+                    _expand_chunk(layout, acts, aprops_for, states, parent, pact, depth, e_src, e_dst, e_lab,
+                                  visited, lo, hi, d + 1, found)
                 n_expanded = hi
+                snapshot = [st.n for st in stores]   # the chunk is committed: never roll it back
                 if progress is not None and time.monotonic() - last_report >= progress_every:
                     last_report = time.monotonic()
                     progress(Progress(states.n, e_src.n, d, level_end - hi, last_report - t0))
@@ -299,12 +697,21 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
         complete, reason = False, "interrupted"
     if complete:
         n_expanded = states.n
+    elif checked_to < states.n:
+        # a stop in the middle of a level: the states found so far are still checked
+        check_states(checked_to, states.n)
     seconds = time.monotonic() - t0
     if progress is not None:
         progress(Progress(states.n, e_src.n, d, 0, seconds))
-    return StateGraph(model, layout, states.view().copy(), parent.view().copy(), pact.view().copy(),
-                      depth.view().copy(), e_src.view().copy(), e_dst.view().copy(), e_lab.view().copy(),
-                      n_initial, n_expanded, complete, reason, seconds, found)
+    stats: dict[str, Any] = {"engine": engine}
+    if fast is not None:
+        stats.update(visited_bytes=visited.nbytes, visited_slots=visited.cap)  # type: ignore[attr-defined]
+    else:
+        stats.update(visited_bytes=sum(f.nbytes + i.nbytes for f, i in visited.runs))
+    del visited, fast
+    return StateGraph(model, layout, states.final(), parent.final(), pact.final(),
+                      depth.final(), e_src.final(), e_dst.final(), e_lab.final(),
+                      n_initial, n_expanded, complete, reason, seconds, found, stats)
 
 
 class _Stop(Exception):

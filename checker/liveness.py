@@ -41,9 +41,16 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["FairGraph", "Lasso", "fair_components", "find_lasso", "check_lasso", "LassoError"]
+try:  # the SCC routine behind connected_components, on int32 CSR arrays without its float64 copy
+    from scipy.sparse.csgraph._traversal import _connected_components_directed as _scc_int32
+except ImportError:  # pragma: no cover - another SciPy layout: the public API is used
+    _scc_int32 = None
+
+__all__ = ["FairGraph", "GraphIndex", "Lasso", "fair_components", "fair_labels", "components_of", "reach_within",
+           "find_lasso", "check_lasso", "LassoError"]
 
 NONE, WEAK, STRONG = 0, 1, 2
+_EDGE_STEP = 1 << 22      # edges per pass over the edge arrays (bounded temporaries)
 
 
 class LassoError(AssertionError):
@@ -63,10 +70,29 @@ class FairGraph:
     lab: np.ndarray
     kind: np.ndarray          # kind[label] in {NONE, WEAK, STRONG}
     expanded: np.ndarray      # bool[n]
+    index: "GraphIndex | None" = None   # shared adjacency / SCCs (built on first use)
 
     @property
     def n_labels(self) -> int:
         return int(self.kind.shape[0])
+
+    @property
+    def idx(self) -> "GraphIndex":
+        if self.index is None:
+            self.index = GraphIndex(self.n, self.src, self.dst, self.lab)
+        return self.index
+
+    def fair_out(self) -> np.ndarray:
+        """bool[n]: the state has an out-edge of a fair (weak or strong) action instance."""
+        hit = self.__dict__.get("_fair_out")
+        if hit is None:
+            hit = np.zeros(self.n, dtype=bool)
+            for lo in range(0, self.src.size, _EDGE_STEP):
+                hi = lo + _EDGE_STEP
+                fair = self.kind[self.lab[lo:hi]] != NONE
+                hit[self.src[lo:hi][fair]] = True
+            self.__dict__["_fair_out"] = hit
+        return hit
 
 
 @dataclass
@@ -99,56 +125,395 @@ def _scc(nodes: np.ndarray, g: FairGraph, node_mask: np.ndarray) -> tuple[np.nda
     return labels.astype(np.int64), int(count), e
 
 
+class GraphIndex:
+    """What every liveness question about one graph shares: the edges in (source, label) order
+    with a CSR offset per state, and the strongly connected components of the whole graph.
+
+    Built once per explored graph (and shared by every fairness assumption and property), so a
+    property costs a reachability pass and work proportional to the cycles it touches.
+    """
+
+    def __init__(self, n: int, src: np.ndarray, dst: np.ndarray, lab: np.ndarray):
+        self.n = n
+        if src.size and not _sorted_pairs(src, lab):
+            self.perm: np.ndarray | None = np.lexsort((lab, src))
+            s, self.dst, self.lab = src[self.perm], dst[self.perm], lab[self.perm]
+        else:
+            self.perm = None
+            s, self.dst, self.lab = src, dst, lab
+        self.indptr = np.zeros(n + 1, dtype=np.int32 if s.size < 2 ** 31 - 1 else np.int64)
+        np.cumsum(np.bincount(s, minlength=n), out=self.indptr[1:])
+        self.selfloop = np.zeros(n, dtype=bool)
+        for lo in range(0, s.size, _EDGE_STEP):
+            a, b = s[lo:lo + _EDGE_STEP], self.dst[lo:lo + _EDGE_STEP]
+            self.selfloop[a[a == b]] = True
+        self._src, self._dst = src, dst         # the caller's arrays (edge ids index these)
+        self._scc: tuple[np.ndarray, np.ndarray] | None = None
+        self._cycle_edges: np.ndarray | None = None
+
+    def edge_ids(self, pos: np.ndarray) -> np.ndarray:
+        """Edge ids (indices into the graph's arrays) of positions in (source, label) order."""
+        return pos if self.perm is None else self.perm[pos]
+
+    def out_positions(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of the out-edges of ``nodes`` (in their order, each in label order), and the
+        out-degree of each node."""
+        st = self.indptr[nodes]
+        cnt = self.indptr[nodes + 1] - st
+        tot = int(cnt.sum())
+        if tot == 0:
+            return np.zeros(0, dtype=np.int64), cnt
+        ex = np.cumsum(cnt) - cnt
+        return np.repeat(st - ex, cnt) + np.arange(tot), cnt
+
+    def scc(self) -> tuple[np.ndarray, np.ndarray]:
+        """(component label per state, size per component) of the whole graph."""
+        if self._scc is None:
+            count, labels = strong_components(self.dst, self.indptr, self.n)
+            self._scc = (labels, np.bincount(labels, minlength=count))
+        return self._scc
+
+    def cycle_edges(self) -> np.ndarray:
+        """Ids (into the graph's arrays, ascending) of the edges inside one SCC: the only edges a
+        cycle can take."""
+        if self._cycle_edges is None:
+            labels, _ = self.scc()
+            src, dst = self._src, self._dst
+            parts = [lo + np.flatnonzero(labels[src[lo:lo + _EDGE_STEP]] == labels[dst[lo:lo + _EDGE_STEP]])
+                     for lo in range(0, src.size, _EDGE_STEP)]
+            self._cycle_edges = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        return self._cycle_edges
+
+    def cyclic(self) -> np.ndarray:
+        """bool[n]: the state lies on a cycle (a non-trivial SCC or a self-loop)."""
+        labels, size = self.scc()
+        return (size[labels] > 1) | self.selfloop
+
+
+def strong_components(indices: np.ndarray, indptr: np.ndarray, n: int) -> tuple[int, np.ndarray]:
+    """(count, label per node) of the strongly connected components of a CSR graph.
+
+    SciPy's ``connected_components`` first converts its input to a float64 CSR matrix (8 bytes per
+    edge); its int32 routine is called directly when available and the graph fits int32."""
+    if indices.size < 2 ** 31 - 1 and n < 2 ** 31 - 1:
+        ind, ip = _simple_csr(indices, indptr, n)        # SciPy's routine loops on parallel edges
+        if _scc_int32 is not None:
+            labels = np.full(n, -1, dtype=np.int32)      # as the public wrapper prepares it
+            count = _scc_int32(ind, ip, labels)
+            return int(count), labels
+        m = csr_matrix((np.ones(ind.size, dtype=np.int8), ind, ip), shape=(n, n))
+    else:  # pragma: no cover - beyond int32: let SciPy merge parallel edges from coordinates
+        rows = np.repeat(np.arange(n), np.diff(indptr))
+        m = csr_matrix((np.ones(indices.size, dtype=np.int8), (rows, indices)), shape=(n, n))
+    count, labels = connected_components(m, directed=True, connection="strong")
+    return int(count), labels.astype(np.int32)
+
+
+def _simple_csr(indices: np.ndarray, indptr: np.ndarray, n: int, step: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+    """int32 CSR arrays with parallel edges merged (each row sorted), built in bounded chunks of
+    rows (SciPy's SCC routine needs a simple graph; its public wrapper merges them the same way)."""
+    indptr = np.asarray(indptr, dtype=np.int64)
+    out_ind: list[np.ndarray] = []
+    counts = np.zeros(n, dtype=np.int64)
+    r0 = 0
+    while r0 < n:
+        # rows r0..r1 holding about ``step`` edges
+        r1 = int(np.searchsorted(indptr, indptr[r0] + step, side="right")) - 1
+        r1 = min(n, max(r1, r0 + 1))
+        lo, hi = int(indptr[r0]), int(indptr[r1])
+        if hi > lo:
+            deg = np.diff(indptr[r0:r1 + 1])
+            rows = np.repeat(np.arange(r1 - r0, dtype=np.int64), deg) * n
+            key = np.sort(rows + indices[lo:hi])       # rows ascending already: sorting keeps them
+            keep = np.empty(key.size, dtype=bool)
+            keep[0] = True
+            np.not_equal(key[1:], key[:-1], out=keep[1:])
+            if keep.all():
+                out_ind.append((key - rows).astype(np.int32))
+                counts[r0:r1] = deg
+            else:
+                out_ind.append((key[keep] - rows[keep]).astype(np.int32))
+                counts[r0:r1] = np.diff(np.searchsorted(rows[keep], np.arange(r1 - r0 + 1, dtype=np.int64) * n))
+        r0 = r1
+    ip = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=ip[1:])
+    return (np.concatenate(out_ind) if out_ind else np.zeros(0, dtype=np.int32)), ip
+
+
+def _sorted_pairs(src: np.ndarray, lab: np.ndarray) -> bool:
+    """Are the edges in (source, label) order?  (In chunks: no full-size temporaries.)"""
+    for lo in range(0, max(0, src.size - 1), _EDGE_STEP):
+        hi = min(src.size, lo + _EDGE_STEP + 1)
+        a, b = src[lo:hi], lab[lo:hi]
+        if (a[1:] < a[:-1]).any() or ((a[1:] == a[:-1]) & (b[1:] < b[:-1])).any():
+            return False
+    return True
+
+
+_CHUNK = 1 << 18     # states per pass of the fair-component analysis (bounded temporaries)
+
+
+def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The fair-component analysis (WF on maximal SCCs, Emerson-Lei refinement for SF) of the
+    subgraph induced by the sorted states ``work``.  Returns ``(nodes, cid)``: the states that
+    lie in some fair component and a component number for each.
+
+    ``first``: SCC labels of ``work`` when already known (skips the first SCC computation).
+    The edges are visited in chunks of states (two passes: what is taken inside a component,
+    then what is enabled), so the temporaries stay bounded whatever the graph's size.
+    """
+    L = g.n_labels
+    idx = g.idx
+    kind_of = g.kind
+    out_n: list[np.ndarray] = []
+    out_c: list[np.ndarray] = []
+    base = 0
+    local = np.full(g.n, -1, dtype=np.int32)
+
+    def edges(c0: int, c1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(local source, local destination or -1, label) of the out-edges of work[c0:c1]."""
+        pos, deg = idx.out_positions(work[c0:c1])
+        s_loc = np.repeat(np.arange(c0, c1, dtype=np.int32), deg)
+        return s_loc, local[idx.dst[pos]], idx.lab[pos]
+
+    while work.size:
+        nw = work.size
+        local[work] = np.arange(nw, dtype=np.int32)
+        if first is not None:
+            comp_local = np.asarray(first, dtype=np.int32)
+            count = int(comp_local.max()) + 1 if comp_local.size else 0
+            first = None
+        else:
+            ip = np.zeros(nw + 1, dtype=np.int64)
+            parts = []
+            for c0 in range(0, nw, _CHUNK):
+                c1 = min(nw, c0 + _CHUNK)
+                s_loc, d_loc, _ = edges(c0, c1)
+                inside = d_loc >= 0
+                ip[c0 + 1:c1 + 1] = np.bincount(s_loc[inside] - c0, minlength=c1 - c0)
+                parts.append(d_loc[inside])
+            np.cumsum(ip, out=ip)
+            count, comp_local = strong_components(np.concatenate(parts) if parts else np.zeros(0, np.int32), ip, nw)
+        size = np.bincount(comp_local, minlength=count)
+        # pass 1: (component, label) pairs taken on an edge inside a component
+        space = count * L
+        dense = space <= (1 << 25)
+        tbl = np.zeros(space, dtype=bool) if dense else None
+        taken_parts = []
+        for c0 in range(0, nw, _CHUNK):
+            s_loc, d_loc, lab = edges(min(nw, c0), min(nw, c0 + _CHUNK))
+            cs = comp_local[s_loc]
+            ins = d_loc >= 0
+            ins[ins] = comp_local[d_loc[ins]] == cs[ins]
+            keys = cs[ins].astype(np.int64) * L + lab[ins]
+            if dense:
+                tbl[keys] = True  # type: ignore[index]
+            else:
+                taken_parts.append(_distinct(keys))
+        taken = None if dense else _distinct(np.concatenate(taken_parts)) if taken_parts else np.zeros(0, np.int64)
+        # pass 2: fair instances enabled in a state, and whether taken in its component
+        bad_state = np.zeros(nw, dtype=bool)
+        comp_refine = np.zeros(count, dtype=bool)
+        wk_keys, wk_counts = [], []
+        for c0 in range(0, nw, _CHUNK):
+            s_loc, _, lab = edges(min(nw, c0), min(nw, c0 + _CHUNK))
+            kind = kind_of[lab]
+            fair = kind != NONE
+            s_loc, lab, kind = s_loc[fair], lab[fair], kind[fair]
+            cs = comp_local[s_loc]
+            key = cs.astype(np.int64) * L + lab
+            taken_f = tbl[key] if dense else np.isin(key, taken)  # type: ignore[index]
+            sf_bad = (kind == STRONG) & ~taken_f
+            if sf_bad.any():
+                bad_state[s_loc[sf_bad]] = True
+                comp_refine[cs[sf_bad]] = True
+            wk = key[(kind == WEAK) & ~taken_f]
+            if wk.size:
+                k_, n_ = _distinct_counts(wk)
+                wk_keys.append(k_)
+                wk_counts.append(n_)
+        # weak fairness: enabled in every state of the component, never taken inside
+        unfair = np.zeros(count, dtype=bool)
+        if wk_keys:
+            keys = np.concatenate(wk_keys)
+            cnts = np.concatenate(wk_counts)
+            o = np.argsort(keys, kind="stable")
+            keys, cnts = keys[o], cnts[o]
+            start = np.empty(keys.size, dtype=bool)
+            start[0] = True
+            np.not_equal(keys[1:], keys[:-1], out=start[1:])
+            at = np.flatnonzero(start)
+            ukeys, counts = keys[at], np.add.reduceat(cnts, at)
+            full = counts == size[ukeys // L]
+            unfair[ukeys[full] // L] = True
+        good = ~unfair & ~comp_refine
+        sel = good[comp_local]
+        if sel.any():
+            out_n.append(work[sel])
+            out_c.append(comp_local[sel].astype(np.int64) + base)
+        base += count
+        local[work] = -1
+        keep = comp_refine[comp_local] & ~bad_state
+        work = work[keep]
+    if not out_n:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    nodes = np.concatenate(out_n)
+    cid = np.concatenate(out_c)
+    o = np.argsort(nodes, kind="stable")
+    return nodes[o], cid[o]
+
+
+def _cyclic_base(g: FairGraph, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fair components inside the cyclic SCCs of the whole graph marked in ``want`` (bool per
+    SCC), each SCC taken whole.  Judged once per fairness and SCC (cached): an SCC that lies
+    entirely inside a property's region is judged the same way for every property."""
+    labels, size = g.idx.scc()
+    cache = g.__dict__.get("_cyclic_base")
+    if cache is None:
+        cache = g.__dict__["_cyclic_base"] = {"done": np.zeros(size.size, dtype=bool), "n": [], "c": [], "next": 0}
+    miss = want & ~cache["done"]
+    if miss.any():
+        work = np.flatnonzero(g.idx.cyclic() & g.expanded & miss[labels])
+        present = np.zeros(size.size, dtype=bool)
+        present[labels[work]] = True
+        dense = np.cumsum(present) - 1            # SCC labels renumbered 0.. over these
+        bn, bc = _fair_core(g, work, dense[labels[work]])
+        if bn.size:
+            cache["n"].append(bn)
+            cache["c"].append(bc + cache["next"])
+            cache["next"] += int(bc.max()) + 1
+        cache["done"] |= miss
+    if not cache["n"]:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    nodes = np.concatenate(cache["n"])
+    cid = np.concatenate(cache["c"])
+    sel = want[labels[nodes]]
+    return nodes[sel], cid[sel]
+
+
+def fair_labels(g: FairGraph, region: np.ndarray, sccs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Maximal fair components inside the boolean ``region`` as ``(nodes, cid)``: the sorted
+    states that lie in one, and a component number per state (see :func:`fair_components`).
+
+    A state on no cycle is a component of its own, fair iff no fair action is enabled there
+    (stuttering).  A cyclic SCC of the whole graph lying entirely in the region is judged once per
+    fairness (cached); only SCCs that the region cuts are analysed again.  ``sccs`` (bool per SCC
+    of the whole graph, :meth:`GraphIndex.scc`): only components with a cycle inside these are
+    wanted (no stuttering states).
+    """
+    idx = g.idx
+    labels, size = idx.scc()
+    work = np.flatnonzero(region & g.expanded)
+    cyc = idx.cyclic()[work]
+    if sccs is not None:
+        cyc &= sccs[labels[work]]
+        singles = np.zeros(0, dtype=np.int64)
+    else:
+        triv = work[~cyc]
+        singles = triv[~g.fair_out()[triv]]
+    wc = work[cyc]
+    parts_n = [singles]
+    parts_c = [np.arange(singles.size, dtype=np.int64)]
+    off = singles.size
+    if wc.size:
+        cnt = np.bincount(labels[wc], minlength=size.size)
+        whole = cnt == size
+        bn, bc = _cyclic_base(g, whole)
+        if bn.size:
+            parts_n.append(bn)
+            parts_c.append(bc + off)
+            off += int(bc.max()) + 1
+        cut = wc[~whole[labels[wc]]]
+        if cut.size:
+            pn, pc = _fair_core(g, cut)
+            if pn.size:
+                parts_n.append(pn)
+                parts_c.append(pc + off)
+    nodes = np.concatenate(parts_n)
+    cid = np.concatenate(parts_c)
+    o = np.argsort(nodes, kind="stable")
+    return nodes[o], cid[o]
+
+
 def fair_components(g: FairGraph, region: np.ndarray) -> list[np.ndarray]:
     """Maximal fair components (arrays of state ids, sorted) inside the boolean ``region``.
 
     Every fair behaviour that stays in ``region`` forever ends inside one of them, and the tour
-    of each one is itself fair.
+    of each one is itself fair.  Sorted by their smallest state.
     """
-    L = g.n_labels
-    out: list[np.ndarray] = []
-    work = np.flatnonzero(region & g.expanded)
-    while work.size:
-        mask = np.zeros(g.n, dtype=bool)
-        mask[work] = True
-        comp_local, count, inside = _scc(work, g, mask)
-        comp = np.full(g.n, -1, dtype=np.int64)
-        comp[work] = comp_local
-        size = np.bincount(comp_local, minlength=count)
-        # taken: (component, label) pairs on edges inside one component
-        ie = inside[comp[g.src[inside]] == comp[g.dst[inside]]]
-        taken = np.unique(comp[g.src[ie]] * L + g.lab[ie])
-        # enabled: every out-edge (full graph) of a node in the work set
-        oe = np.flatnonzero(mask[g.src])
-        okind = g.kind[g.lab[oe]]
-        oe = oe[okind != NONE]
-        okind = okind[okind != NONE]
-        key = comp[g.src[oe]] * L + g.lab[oe]
-        is_taken = np.isin(key, taken)
-        # strong fairness: enabled, never taken inside -> those states are forbidden
-        sbad = oe[(okind == STRONG) & ~is_taken]
-        bad_state = np.zeros(g.n, dtype=bool)
-        bad_state[g.src[sbad]] = True
-        comp_refine = np.zeros(count, dtype=bool)
-        comp_refine[comp[g.src[sbad]]] = True
-        # weak fairness: enabled in every state of the component, never taken inside
-        wk = key[(okind == WEAK) & ~is_taken]
-        unfair = np.zeros(count, dtype=bool)
-        if wk.size:
-            ukeys, counts = np.unique(wk, return_counts=True)
-            full = counts == size[ukeys // L]
-            unfair[(ukeys[full] // L)] = True
-        good = ~unfair & ~comp_refine
-        order = np.argsort(comp_local, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(size)])
-        members = work[order]
-        for c in np.flatnonzero(good):
-            out.append(np.sort(members[bounds[c]:bounds[c + 1]]))
-        # refine components that had strong-fairness violations
-        keep = comp_refine[comp[work]] & ~bad_state[work]
-        work = work[keep]
-    out.sort(key=lambda a: int(a[0]))
+    nodes, cid = fair_labels(g, region)
+    return components_of(nodes, cid)
+
+
+def components_of(nodes: np.ndarray, cid: np.ndarray) -> list[np.ndarray]:
+    """``(nodes, cid)`` as a list of sorted arrays ordered by their smallest state."""
+    if not nodes.size:
+        return []
+    o = np.lexsort((nodes, cid))
+    n_sorted, c_sorted = nodes[o], cid[o]
+    cut = np.flatnonzero(np.diff(c_sorted)) + 1
+    comps = np.split(n_sorted, cut)
+    comps.sort(key=lambda a: int(a[0]))
+    return comps
+
+
+def reach_within(g: FairGraph, starts: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """bool[n]: states reachable from ``starts`` (those inside ``region``) by edges inside
+    ``region`` (a level-synchronous BFS over the shared adjacency)."""
+    out = np.zeros(g.n, dtype=bool)
+    st = starts[region[starts]]
+    if st.size == 0:
+        return out
+    out[st] = True
+    frontier = np.flatnonzero(out)
+    idx = g.idx
+    while frontier.size:
+        nxt = []
+        for part in _by_edges(idx, frontier):
+            pos, _ = idx.out_positions(part)
+            d = idx.dst[pos]
+            d = d[region[d] & ~out[d]]
+            if d.size:
+                d = _distinct(d)
+                out[d] = True
+                nxt.append(d)
+        if not nxt:
+            break
+        frontier = nxt[0] if len(nxt) == 1 else _distinct(np.concatenate(nxt))
     return out
+
+
+def _by_edges(idx: "GraphIndex", nodes: np.ndarray, step: int = 1 << 22) -> list[np.ndarray]:
+    """``nodes`` cut into consecutive pieces of about ``step`` out-edges each."""
+    if nodes.size == 0:
+        return []
+    deg = idx.indptr[nodes + 1] - idx.indptr[nodes]
+    tot = int(deg.sum())
+    if tot <= step:
+        return [nodes]
+    cuts = np.searchsorted(np.cumsum(deg), np.arange(step, tot, step), side="left") + 1
+    return [p for p in np.split(nodes, cuts) if p.size]
+
+
+def _distinct_counts(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``a`` (sorted) and how often each occurs."""
+    a = np.sort(a)
+    start = np.empty(a.size, dtype=bool)
+    start[0] = True
+    np.not_equal(a[1:], a[:-1], out=start[1:])
+    at = np.flatnonzero(start)
+    return a[at], np.diff(np.append(at, a.size))
+
+
+def _distinct(a: np.ndarray) -> np.ndarray:
+    """The distinct values of ``a``, sorted (a plain sort: faster than ``np.unique`` here)."""
+    if a.size < 2:
+        return a
+    a = np.sort(a)
+    keep = np.empty(a.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a[keep]
 
 
 def _csr(g: FairGraph, edge_ids: np.ndarray) -> tuple[list[int], list[int], list[int]]:
@@ -371,48 +736,65 @@ def check_lasso(g: FairGraph, lasso: Lasso, must_take: np.ndarray | None = None)
 def shortest_entry(g: FairGraph, depth: np.ndarray, parent: np.ndarray, parent_action: np.ndarray,
                    starts: np.ndarray, region: np.ndarray, targets: np.ndarray) -> list[tuple[int, int]]:
     """Shortest path: from an initial state to some ``start`` (the BFS tree), then through
-    ``region`` to a state in ``targets``.  Dial's algorithm on integer distances."""
-    INF = 1 << 60
-    reg_edges = np.flatnonzero(region[g.src] & region[g.dst] & g.expanded[g.src])
-    indptr, dsts, eids = _csr(g, reg_edges)
-    dist: dict[int, int] = {}
-    pred: dict[int, tuple[int, int]] = {}
-    buckets: dict[int, list[int]] = {}
-    for s in starts.tolist():
-        d = int(depth[s])
-        if dist.get(s, INF) > d:
-            dist[s] = d
-            pred[s] = (-1, -1)
-            buckets.setdefault(d, []).append(s)
-    target = set(targets.tolist())
-    best = None
-    level = min(buckets) if buckets else 0
-    maxlevel = max(buckets) if buckets else -1
-    while level <= maxlevel:
-        cur = sorted(set(buckets.pop(level, [])))
-        hits = [u for u in cur if dist.get(u) == level and u in target]
-        if hits:
-            best = min(hits)
+    ``region`` to a state in ``targets``.
+
+    Dial's algorithm on integer distances (a start's distance is its depth, every edge costs 1),
+    run level by level with whole arrays: the states of one level are expanded in increasing id,
+    each one's edges in label order, and the first relaxation of a state wins; the answer is the
+    smallest target id on the lowest level that holds one.
+    """
+    n = g.n
+    INF = np.iinfo(np.int64).max
+    idx = g.idx
+    starts = np.asarray(starts, dtype=np.int64)
+    dist = np.full(n, INF, dtype=np.int64)
+    sd = np.asarray(depth)[starts].astype(np.int64)
+    np.minimum.at(dist, starts, sd)
+    pred_lab = np.full(n, -1, dtype=np.int64)
+    pred_src = np.full(n, -1, dtype=np.int64)
+    is_target = np.zeros(n, dtype=bool)
+    is_target[targets] = True
+    usable = region & g.expanded                 # an edge is used iff region[src] & region[dst] & expanded[src]
+    pending = _distinct(sd)                       # start depths not yet reached
+    best = -1
+    level = int(pending[0]) if pending.size else 0
+    relaxed = np.zeros(0, dtype=np.int64)        # states whose distance became ``level`` by an edge
+    while True:
+        at = starts[(sd == level)]
+        at = at[dist[at] == level]
+        cur = _distinct(np.concatenate([relaxed, at])) if at.size else relaxed
+        pending = pending[pending > level]
+        if not cur.size and not pending.size:
             break
-        for u in cur:
-            if dist.get(u) != level:
-                continue
-            for k in range(indptr[u], indptr[u + 1]):
-                v = dsts[k]
-                if dist.get(v, INF) > level + 1:
-                    dist[v] = level + 1
-                    pred[v] = (int(g.lab[eids[k]]), u)
-                    buckets.setdefault(level + 1, []).append(v)
-                    maxlevel = max(maxlevel, level + 1)
+        if cur.size:
+            hits = cur[is_target[cur]]
+            if hits.size:
+                best = int(hits.min())
+                break
+            u = cur[usable[cur]]
+            pos, deg = idx.out_positions(u)
+            v = idx.dst[pos]
+            ok = region[v] & (dist[v] > level + 1)
+            if ok.any():
+                src_u = np.repeat(u, deg)[ok]
+                v, labs = v[ok], idx.lab[pos][ok]
+                first_v, first_i = np.unique(v, return_index=True)   # first relaxation wins
+                dist[first_v] = level + 1
+                pred_lab[first_v] = labs[first_i]
+                pred_src[first_v] = src_u[first_i]
+                relaxed = first_v
+            else:
+                relaxed = np.zeros(0, dtype=np.int64)
+        else:
+            relaxed = np.zeros(0, dtype=np.int64)
         level += 1
-    if best is None:
+    if best < 0:
         raise LassoError("no path to the fair component")
     tail: list[tuple[int, int]] = []
     x = best
-    while pred[x][1] != -1:
-        a, u = pred[x]
-        tail.append((a, x))
-        x = u
+    while pred_src[x] != -1:
+        tail.append((int(pred_lab[x]), x))
+        x = int(pred_src[x])
     tail.reverse()
     head: list[tuple[int, int]] = []
     y = x
