@@ -176,3 +176,20 @@ def test_pinned_rows_agree_with_model_md(row):
     for prop, expected in s.expected.items():
         if prop in verdicts:
             assert verdicts[prop] == LETTER[expected], (s.name, prop)
+
+
+@pytest.mark.slow
+def test_v118_lagging_cache():
+    """Row 18: v1.18 with a lagging cert-manager cache (abstract GC): the deletion completes and no
+    controller creates after *seeing* the deletion, but strict no-create fails (a create from a
+    cache that has not seen it yet); late creates are finite on every fair run, unbounded only
+    when a cache never refreshes."""
+    r = run(with_modes(get("v1.18-lagging"), gc="abstract"))
+    g = r.graph
+    assert g.complete and (g.n_states, g.n_transitions) == (1153795, 5621706)
+    v = {x.name: x.verdict for x in r.results}
+    assert v == {"deletion_completes": "holds", "no_create_after_deletion_seen_e2e": "holds",
+                 "no_create_after_deletion_seen_all": "holds", "no_create_after_deletion": "violated",
+                 "no_orphans": "holds", "bounded_churn": "holds", "bounded_churn_requests": "holds",
+                 "type_ok": "holds", "type_ok_transitions": "holds"}
+    assert r.max_late_creates is None
