@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from certloop.checker.check import HOLDS, UNKNOWN, VIOLATED, Report, Result, check
+from certloop.checker.check import HOLDS, VIOLATED, Report, Result, check, exit_code_of
 from certloop.checker.explore import Progress
 from certloop.checker.expr import ModelError
 from certloop.checker.measure import max_marked_on_paths
@@ -42,11 +42,8 @@ class Run:
 
     @property
     def exit_code(self) -> int:
-        if any(r.verdict == VIOLATED for r in self.results):
-            return 1
-        if any(r.verdict == UNKNOWN for r in self.results):
-            return 3
-        return 0
+        """0 all hold, 1 a property is violated, 3 unknown (witnesses do not count)."""
+        return exit_code_of(self.results)
 
     @property
     def graph(self):  # noqa: ANN201

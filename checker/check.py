@@ -12,10 +12,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from certloop.checker.expr import Var, and_, not_, TRUE
+from certloop.checker.expr import Var
 from certloop.checker.explore import Progress, StateGraph, explore
 from certloop.checker.liveness import (
-    NONE, STRONG, WEAK, FairGraph, GraphIndex, Lasso, fair_components, fair_labels, find_lasso, reach_within,
+    NONE, STRONG, WEAK, FairGraph, GraphIndex, fair_labels, find_lasso, reach_within,
     shortest_entry,
 )
 from certloop.checker.spec import (
@@ -107,17 +107,23 @@ class Report:
     @property
     def exit_code(self) -> int:
         """0 all hold, 1 any violated, 3 unknown (and nothing violated)."""
-        if any(r.verdict == VIOLATED for r in self.results):
-            return 1
-        if any(r.verdict == UNKNOWN for r in self.results):
-            return 3
-        return 0
+        return exit_code_of(self.results)
+
+
+def exit_code_of(results: Iterable[Result]) -> int:
+    """The CLI contract: 0 every result holds, 1 one is violated, 3 unknown and none violated."""
+    verdicts = {r.verdict for r in results}
+    if VIOLATED in verdicts:
+        return 1
+    if UNKNOWN in verdicts:
+        return 3
+    return 0
 
 
 def make_trace(g: StateGraph, path: Sequence[tuple[int, int]], cycle: Sequence[tuple[int, int]] = (),
                lasso: bool = False) -> Trace:
+    """Decode a path (and a cycle) of ``(action, state)`` pairs into steps with their changes."""
     acts = g.model.actions
-    steps: list[Step] = []
     prev: dict[Var, Any] | None = None
     k = 0
     out_prefix: list[Step] = []
@@ -144,7 +150,8 @@ def fair_graph(g: StateGraph, fairness: Fairness) -> FairGraph:
         return hit
     index = g.__dict__.get("_graph_index")
     if index is None or index.n != g.n_states or index.dst.size != g.n_transitions:
-        index = g.__dict__["_graph_index"] = GraphIndex(g.n_states, g.src, g.dst, g.lab)
+        index = g.__dict__["_graph_index"] = GraphIndex(g.n_states, g.src, g.dst, g.lab,
+                                                        g.stats.get("parallel_src"))
     expanded = np.zeros(g.n_states, dtype=bool)
     expanded[:g.n_expanded] = True
     fg = FairGraph(g.n_states, g.src, g.dst, g.lab, kind, expanded, index)
