@@ -50,7 +50,8 @@ def _cpu_children() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def run_one(name: str, engine: str, max_seconds: float | None, spin: bool, spin_timeout: float) -> dict[str, Any]:
+def run_one(name: str, engine: str, max_seconds: float | None, spin: bool, spin_timeout: float,
+            max_states: int | None = None) -> dict[str, Any]:
     """One configuration, in this process."""
     import numpy as np
 
@@ -69,9 +70,9 @@ def run_one(name: str, engine: str, max_seconds: float | None, spin: bool, spin_
     out: dict[str, Any] = {"name": name, "engine": engine, "knobs": s.config.knobs()}
     t0, c0 = time.monotonic(), time.process_time()
     try:
-        g = explore(m, max_seconds=max_seconds, engine=engine)
+        g = explore(m, max_seconds=max_seconds, max_states=max_states, engine=engine)
     except TypeError:                       # an engine without the ``engine`` argument
-        g = explore(m, max_seconds=max_seconds)
+        g = explore(m, max_seconds=max_seconds, max_states=max_states)
     wall, cpu = time.monotonic() - t0, time.process_time() - c0
     n = max(1, g.n_states)
     words = g.states.nbytes / n
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", choices=sorted(CONFIGS), help="run only these (repeatable)")
     ap.add_argument("--engine", default="compiled", choices=["compiled", "reference"])
     ap.add_argument("--max-seconds", type=float, default=600.0, help="BFS time bound per configuration")
+    ap.add_argument("--max-states", type=int, default=None, help="BFS state bound per configuration")
     ap.add_argument("--spin", action="store_true", help="also run SPIN on each complete configuration")
     ap.add_argument("--spin-timeout", type=float, default=1800.0)
     ap.add_argument("--json", help="write the results to this file")
@@ -169,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{k:32s} {v[3]}")
         return 0
     if a.one:
-        r = run_one(a.one, a.engine, a.max_seconds, a.spin, a.spin_timeout)
+        r = run_one(a.one, a.engine, a.max_seconds, a.spin, a.spin_timeout, a.max_states)
         print("RESULT " + json.dumps(r))
         return 0
     results = []
@@ -178,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
                "--max-seconds", str(a.max_seconds), "--spin-timeout", str(a.spin_timeout)]
         if a.spin:
             cmd.append("--spin")
+        if a.max_states:
+            cmd += ["--max-states", str(a.max_states)]
         p = subprocess.run(cmd, capture_output=True, text=True)
         line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
         r = json.loads(line[7:]) if line else {"name": name, "error": (p.stderr or p.stdout)[-2000:]}

@@ -106,8 +106,8 @@ def compose(blocks: Sequence[Any], post_cache: dict[int, list[Expr]] | None = No
 
 def simplify(roots: Sequence[Expr]) -> dict[int, Expr]:
     """Exact local rewrites of Boolean selects, bottom-up over the DAG (``id(root) -> result``):
-    ``c ? a : c  =  c and a``, ``c ? c : b  =  c or b``, ``c ? false : true  =  not c``, and the
-    builders' own folding of the rebuilt nodes.  Composed effect blocks are full of them
+    ``c ? a : c  =  c and a``, ``c ? c : b  =  c or b``, ``c ? false : b  =  not c and b`` (and the
+    other constant branches), and the builders' own folding of the rebuilt nodes.  Composed effect blocks are full of them
     (``removed ? false : removed`` is ``false``)."""
     memo: dict[int, Expr] = {}
     for n in postorder(*roots):
@@ -126,8 +126,27 @@ def simplify(roots: Sequence[Expr]) -> dict[int, Expr]:
             if a is FALSE and b is TRUE:
                 memo[id(n)] = not_(c)
                 continue
+            # a constant branch: a Boolean select is a connective
+            if a is FALSE:
+                memo[id(n)] = and_(not_(c), b)
+                continue
+            if a is TRUE:
+                memo[id(n)] = or_(c, b)
+                continue
+            if b is FALSE:
+                memo[id(n)] = and_(c, a)
+                continue
+            if b is TRUE:
+                memo[id(n)] = or_(not_(c), a)
+                continue
         memo[id(n)] = n if all(x is y for x, y in zip(args, n.args)) else rebuild(n, args)
     return {id(r): memo[id(r)] for r in roots}
+
+
+def _same_block(a: Any, b: Any) -> bool:
+    """Two effect blocks assign the same expressions to the same variables (expressions are
+    interned: identity is structural equality)."""
+    return a is b or (len(a) == len(b) and all(u is v and e is f for (u, e), (v, f) in zip(a, b)))
 
 
 def _simplified(fv: dict[Var, Expr]) -> dict[Var, Expr]:
@@ -621,7 +640,7 @@ class CompiledModel:
 
     # ---- a shared trailing sequence of effect blocks
     def _plan_split(self, post_cache: dict[int, list[Expr]]) -> int:
-        """How many trailing effect blocks every action shares (by identity) and the explorer may
+        """How many trailing effect blocks every action shares and the explorer may
         apply once per distinct intermediate state (0: compose every action whole).
 
         Only when it cannot change an error: the shared blocks provably keep every value in its
@@ -635,7 +654,7 @@ class CompiledModel:
         for a in acts[1:]:
             e = a.effect
             j = 0
-            while j < min(k, len(e)) and e[len(e) - 1 - j] is first[len(first) - 1 - j]:
+            while j < min(k, len(e)) and _same_block(e[len(e) - 1 - j], first[len(first) - 1 - j]):
                 j += 1
             k = j
             if not k:
@@ -1018,6 +1037,24 @@ def _shape_of(model: Any, e: Expr, v: Var, consts: list[int], conds: dict[int, E
         if conds is not None:
             conds[id(e.args[0])] = e.args[0]
         return ("ite", id(e.args[0]), a, b)
+    if e.op in ("and", "or") and v.type is Bool:
+        # ``cond and field`` is ``cond ? field : false``; ``cond or field`` is ``cond ? true : field``
+        fields = [x for x in e.args if x.op == "var"]
+        if len(fields) != 1:
+            return None
+        f = fields[0]
+        rest = [x for x in e.args if x is not f]
+        cond = and_(*rest) if e.op == "and" else or_(*rest)
+        sub = _shape_of(L, f, v, [], conds)
+        if sub is None:
+            return None
+        if conds is not None:
+            conds[id(cond)] = cond
+        if e.op == "and":
+            consts.append(0)
+            return ("ite", id(cond), sub, ("c",))
+        consts.append(1)
+        return ("ite", id(cond), ("c",), sub)
     return None
 
 

@@ -367,13 +367,14 @@ class _Fast:
         self.e_src, self.e_dst, self.e_lab = e_src, e_dst, e_lab
         self.table = table
         self.lab_dtype = e_lab.a.dtype
+        self.parallel: list[np.ndarray] = []      # states with two actions leading to one state
 
     def expand(self, lo: int, hi: int, new_depth: int, found: dict) -> None:
         layout = self.layout
         W = layout.W
         states = self.states
         m = hi - lo
-        Ft = np.ascontiguousarray(states.a[lo:hi].T)
+        Ft = np.array(states.a[lo:hi].T, order="C")   # a copy: the stores grow in place
         out: list = []
         errs: list = []
         afound: list = []
@@ -529,6 +530,11 @@ class _Fast:
             np.not_equal(f_sorted[1:], f_sorted[:-1], out=first[1:])
         group = np.cumsum(first) - 1                  # group of each sorted candidate
         reps = c_sorted[first]                        # the first (in (src, action) order) of each group
+        # parallel edges: two actions of one state with the same successor sit side by side here
+        rs = rows[c_sorted]
+        par = np.flatnonzero(~first[1:] & (rs[1:] == rs[:-1]))
+        if par.size:
+            self.parallel.append(rs[par + 1] + lo)
         if not first.all():
             dup = np.flatnonzero(~first)
             a_i, b_i = c_sorted[dup], reps[group[dup]]
@@ -706,6 +712,8 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
     stats: dict[str, Any] = {"engine": engine}
     if fast is not None:
         stats.update(visited_bytes=visited.nbytes, visited_slots=visited.cap)  # type: ignore[attr-defined]
+        par = np.concatenate(fast.parallel) if fast.parallel else np.zeros(0, dtype=np.int64)
+        stats["parallel_src"] = np.unique(par[par < states.n])   # exact: for the liveness index
     else:
         stats.update(visited_bytes=sum(f.nbytes + i.nbytes for f, i in visited.runs))
     del visited, fast

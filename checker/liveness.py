@@ -133,8 +133,12 @@ class GraphIndex:
     property costs a reachability pass and work proportional to the cycles it touches.
     """
 
-    def __init__(self, n: int, src: np.ndarray, dst: np.ndarray, lab: np.ndarray):
+    def __init__(self, n: int, src: np.ndarray, dst: np.ndarray, lab: np.ndarray,
+                 parallel: np.ndarray | None = None):
+        """``parallel``: when known exactly, the states with two out-edges to one state (parallel
+        edges, merged before the SCC routine); None: look at every state."""
         self.n = n
+        self.parallel = parallel
         if src.size and not _sorted_pairs(src, lab):
             self.perm: np.ndarray | None = np.lexsort((lab, src))
             s, self.dst, self.lab = src[self.perm], dst[self.perm], lab[self.perm]
@@ -169,7 +173,7 @@ class GraphIndex:
     def scc(self) -> tuple[np.ndarray, np.ndarray]:
         """(component label per state, size per component) of the whole graph."""
         if self._scc is None:
-            count, labels = strong_components(self.dst, self.indptr, self.n)
+            count, labels = strong_components(self.dst, self.indptr, self.n, self.parallel)
             self._scc = (labels, np.bincount(labels, minlength=count))
         return self._scc
 
@@ -190,13 +194,19 @@ class GraphIndex:
         return (size[labels] > 1) | self.selfloop
 
 
-def strong_components(indices: np.ndarray, indptr: np.ndarray, n: int) -> tuple[int, np.ndarray]:
+def strong_components(indices: np.ndarray, indptr: np.ndarray, n: int,
+                      parallel: np.ndarray | None = None) -> tuple[int, np.ndarray]:
     """(count, label per node) of the strongly connected components of a CSR graph.
 
     SciPy's ``connected_components`` first converts its input to a float64 CSR matrix (8 bytes per
-    edge); its int32 routine is called directly when available and the graph fits int32."""
+    edge); its int32 routine is called directly when available and the graph fits int32.  That
+    routine loops forever on a row holding one edge twice, so parallel edges are merged first:
+    in the rows listed in ``parallel`` (when the caller knows them exactly) or in every row."""
     if indices.size < 2 ** 31 - 1 and n < 2 ** 31 - 1:
-        ind, ip = _simple_csr(indices, indptr, n)        # SciPy's routine loops on parallel edges
+        if parallel is not None:
+            ind, ip = _merge_rows(indices, indptr, n, parallel)
+        else:
+            ind, ip = _simple_csr(indices, indptr, n)
         if _scc_int32 is not None:
             labels = np.full(n, -1, dtype=np.int32)      # as the public wrapper prepares it
             count = _scc_int32(ind, ip, labels)
@@ -207,6 +217,31 @@ def strong_components(indices: np.ndarray, indptr: np.ndarray, n: int) -> tuple[
         m = csr_matrix((np.ones(indices.size, dtype=np.int8), (rows, indices)), shape=(n, n))
     count, labels = connected_components(m, directed=True, connection="strong")
     return int(count), labels.astype(np.int32)
+
+
+def _merge_rows(indices: np.ndarray, indptr: np.ndarray, n: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int32 CSR arrays with the parallel edges of the listed rows merged (the others kept)."""
+    ip64 = np.asarray(indptr, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    ind = np.ascontiguousarray(indices, dtype=np.int32)
+    if rows.size == 0:
+        return ind, np.ascontiguousarray(indptr, dtype=np.int32)
+    st = ip64[rows]
+    deg = ip64[rows + 1] - st
+    pos = np.repeat(st - (np.cumsum(deg) - deg), deg) + np.arange(int(deg.sum()))
+    key = np.repeat(np.arange(rows.size, dtype=np.int64) * n, deg) + ind[pos]
+    o = np.argsort(key, kind="stable")
+    k_sorted = key[o]
+    dup = np.zeros(pos.size, dtype=bool)
+    dup[o[1:][k_sorted[1:] == k_sorted[:-1]]] = True      # a later copy of an edge of its row
+    drop = pos[dup]
+    keep = np.ones(ind.size, dtype=bool)
+    keep[drop] = False
+    counts = np.diff(ip64)
+    np.subtract.at(counts, np.searchsorted(ip64, drop, side="right") - 1, 1)
+    ip = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=ip[1:])
+    return ind[keep], ip
 
 
 def _simple_csr(indices: np.ndarray, indptr: np.ndarray, n: int, step: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:

@@ -439,3 +439,79 @@ def test_strong_components_match_networkx_with_parallel_edges(n, data):
     for v, c in enumerate(labels.tolist()):
         ours.setdefault(c, set()).add(v)
     assert {frozenset(c) for c in ours.values()} == theirs and count == len(theirs)
+
+
+# --------------------------------------------------------------------------- shared trailing blocks
+
+
+def _suffix_model(overwrite_x: bool = False, top: int = 3):
+    """Counters and flags; every action ends with the same two observation-like blocks (as a
+    fresh GC graph appends its observations to every action)."""
+    from certloop.checker.expr import Bool, IntRange, Schema, and_, ite, or_, prime
+    from certloop.checker.spec import ActionAlways, Always, Model
+    sch = Schema()
+    x = sch.declare("x", IntRange(0, 3), 0)
+    y = sch.declare("y", IntRange(0, 2), 0)
+    live = [sch.declare(f"live[{i}]", Bool, False) for i in range(12)]
+    view = [sch.declare(f"view[{i}]", Bool, False) for i in range(12)]
+    seen = sch.declare("seen", Bool, False)
+    m = Model("suffix", sch)
+    outdated = or_(*[v.ref.ne(l.ref) for v, l in zip(view, live)])
+    b1 = {v: ite(outdated, l.ref, v.ref) for v, l in zip(view, live)}
+    b1[seen] = or_(seen.ref, outdated)
+    b2 = {y: ite(and_(*[v.ref for v in view[:3]]), 2, ite(outdated, 1, y.ref))}
+    if overwrite_x:
+        b2[x] = ite(x.ref < 3, x.ref, 3)
+    blocks = [b1, b2]
+    m.add_action("c.inc", "c", guard=[("below", "x is below the top", x.ref < top)],
+                 effect=[{x: x.ref + 1}] + blocks)
+    for i in range(12):
+        m.add_action("c.flip", "c", args=(i,), guard=[("off", "off", ~live[i].ref)],
+                     effect=[{live[i]: True}] + blocks)
+    m.add_action("c.reset", "c", guard=[("at_top", "x at 3", x.ref.eq(3))], effect=[{x: 0}] + blocks)
+    m.add_init()
+    m.add_property(ActionAlways("y_small", expr=prime(y.ref) <= 1))
+    m.add_property(Always("x_small", expr=x.ref < 3))
+    return m
+
+
+def test_shared_trailing_blocks_run_once_per_intermediate_state():
+    from certloop.checker.compile import CompiledModel
+    from certloop.checker.vector import Layout
+    m = _suffix_model()
+    cm = CompiledModel(m, Layout(m.schema.vars), [p for p in m.properties if p.kind == "action-always"])
+    assert cm.split == 2
+    ref = explore(m, engine="reference")
+    for chunk in (1 << 16, 37):
+        assert_same_graph(ref, explore(m, chunk=chunk))
+    assert "y_small" in ref.found
+
+
+def test_shared_trailing_blocks_keep_domain_errors():
+    from certloop.checker.compile import CompiledModel
+    from certloop.checker.expr import ModelError
+    from certloop.checker.vector import Layout
+    m = _suffix_model(top=4)                      # x := x + 1 reaches 4: out of its domain
+    assert CompiledModel(m, Layout(m.schema.vars)).split == 2
+    msgs = []
+    for engine in ("reference", "compiled"):
+        with pytest.raises(ModelError) as ei:
+            explore(m, engine=engine)
+        msgs.append(str(ei.value))
+    assert msgs[0] == msgs[1] and "c.inc" in msgs[0] and "x := 4" in msgs[0]
+    # when a shared block would overwrite an unproven write, the actions stay composed whole
+    m2 = _suffix_model(overwrite_x=True, top=4)
+    assert CompiledModel(m2, Layout(m2.schema.vars)).split == 0
+    assert_same_graph(explore(m2, engine="reference"), explore(m2))
+
+
+@pytest.mark.parametrize("make", [lambda: examples.grid(3, 6), lambda: examples.philosophers(4, True),
+                                  lambda: _world(Config(gc="abstract").with_caches("fresh")).model])
+def test_parallel_edge_hint_is_exact(make):
+    """The explorer lists exactly the states with two actions leading to one successor (the
+    liveness index merges only those rows before SciPy's SCC routine)."""
+    g = explore(make(), chunk=50)
+    pairs = np.stack([np.asarray(g.src, np.int64), np.asarray(g.dst, np.int64)], axis=1)
+    u, c = np.unique(pairs, axis=0, return_counts=True)
+    want = np.unique(u[c > 1, 0])
+    assert np.array_equal(g.stats["parallel_src"], want)
