@@ -128,11 +128,12 @@ def test_ctrl_c_anywhere_else_is_unknown_not_a_traceback(monkeypatch):
 
 
 def test_sigint_during_a_long_check_reports_unknown_and_exits_3():
-    """A real Ctrl-C: SIGINT to a ~1M-state run once its progress line is on the terminal."""
+    """A real Ctrl-C: SIGINT to a ~7M-state run (~1 min) once its progress line is on the terminal."""
     master, slave = pty.openpty()
     # only holding properties: a partial graph must not violate anything, so the verdict is UNKNOWN
-    p = subprocess.Popen([sys.executable, "-m", "certloop.cli", "check", "--scenario", "v1.18-lagging", "--gc",
-                          "abstract", "--property", "deletion_completes", "--property", "bounded_churn",
+    p = subprocess.Popen([sys.executable, "-m", "certloop.cli", "check", "--scenario", "v1.18-seed", "--gc",
+                          "abstract", "--caches", "lagging",
+                          "--property", "deletion_completes", "--property", "bounded_churn",
                           "--no-artifacts", "--brief"],
                          stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL, text=True,
                          env=dict(os.environ, COLUMNS="200"))
