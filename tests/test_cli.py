@@ -136,7 +136,10 @@ def test_sigint_during_a_long_check_reports_unknown_and_exits_3():
                           "--property", "deletion_completes", "--property", "bounded_churn",
                           "--no-artifacts", "--brief"],
                          stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL, text=True,
-                         env=dict(os.environ, COLUMNS="200"))
+                         env=dict(os.environ, COLUMNS="200"),
+                         # a shell's background job inherits SIGINT ignored (CI may run us so);
+                         # restore the default so that Python installs its KeyboardInterrupt handler
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     os.close(slave)
     seen = b""
     deadline = time.monotonic() + 90
