@@ -154,6 +154,7 @@ class GraphIndex:
         self._src, self._dst = src, dst         # the caller's arrays (edge ids index these)
         self._scc: tuple[np.ndarray, np.ndarray] | None = None
         self._cycle_edges: np.ndarray | None = None
+        self._cyclic: np.ndarray | None = None
 
     def edge_ids(self, pos: np.ndarray) -> np.ndarray:
         """Edge ids (indices into the graph's arrays) of positions in (source, label) order."""
@@ -190,8 +191,10 @@ class GraphIndex:
 
     def cyclic(self) -> np.ndarray:
         """bool[n]: the state lies on a cycle (a non-trivial SCC or a self-loop)."""
-        labels, size = self.scc()
-        return (size[labels] > 1) | self.selfloop
+        if self._cyclic is None:
+            labels, size = self.scc()
+            self._cyclic = (size[labels] > 1) | self.selfloop
+        return self._cyclic
 
 
 def strong_components(indices: np.ndarray, indptr: np.ndarray, n: int,
@@ -551,28 +554,33 @@ def _distinct(a: np.ndarray) -> np.ndarray:
     return a[keep]
 
 
-def _csr(g: FairGraph, edge_ids: np.ndarray) -> tuple[list[int], list[int], list[int]]:
-    """Adjacency of the given edges as Python lists (indptr over all nodes, dst, edge id)."""
+def _csr(g: FairGraph, edge_ids: np.ndarray) -> tuple[dict[int, tuple[int, int]], list[int], list[int]]:
+    """Adjacency of the given edges for a Python BFS: ``({state: (first, end)}, dst, edge id)``,
+    each state's edges in label order; only states with one of the edges appear (so the cost is
+    that of the edges, not of the whole graph)."""
     o = np.lexsort((g.lab[edge_ids], g.src[edge_ids]))
     e = edge_ids[o]
-    indptr = np.zeros(g.n + 1, dtype=np.int64)
-    np.add.at(indptr, g.src[e] + 1, 1)
-    indptr = np.cumsum(indptr)
-    return indptr.tolist(), g.dst[e].tolist(), e.tolist()
+    s = g.src[e]
+    if not s.size:
+        return {}, [], []
+    first = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
+    end = np.append(first[1:], s.size)
+    span = dict(zip(s[first].tolist(), zip(first.tolist(), end.tolist())))
+    return span, g.dst[e].tolist(), e.tolist()
 
 
 def _bfs_within(start: int, targets: set[int] | None, goal_edges: set[int] | None,
                 adj: tuple[list[int], list[int], list[int]], g: FairGraph) -> list[tuple[int, int, int]]:
     """Shortest path from ``start`` to a state in ``targets``, or ending with an edge in
     ``goal_edges``; returns steps ``(label, state, edge)`` (empty if ``start`` is already a target)."""
-    indptr, dsts, eids = adj
+    span, dsts, eids = adj
     if targets is not None and start in targets:
         return []
     pred: dict[int, tuple[int, int]] = {start: (-1, -1)}
     q = deque([start])
     while q:
         u = q.popleft()
-        for k in range(indptr[u], indptr[u + 1]):
+        for k in range(*span.get(u, (0, 0))):
             e = eids[k]
             v = dsts[k]
             if goal_edges is not None and e in goal_edges:
@@ -610,10 +618,13 @@ def find_lasso(g: FairGraph, comp: np.ndarray, entry_path: list[tuple[int, int]]
     s0 = entry_path[-1][1]
     inside_mask = np.zeros(g.n, dtype=bool)
     inside_mask[comp] = True
-    ie = np.flatnonzero(inside_mask[g.src] & inside_mask[g.dst])
+    # the out-edges of the component (edge ids, ascending) and those inside it
+    idx = g.idx
+    pos, _ = idx.out_positions(np.sort(np.asarray(comp, dtype=np.int64)))
+    oe = np.sort(idx.edge_ids(pos))
+    ie = oe[inside_mask[g.dst[oe]]]
     adj = _csr(g, ie)
     taken_labels = set(np.unique(g.lab[ie]).tolist())
-    oe = np.flatnonzero(inside_mask[g.src])
     enabled_labels = sorted(set(g.lab[oe][g.kind[g.lab[oe]] != NONE].tolist()))
     name = (lambda a: label_names[a]) if label_names is not None else str
     obligations: list[tuple[str, object]] = []
@@ -622,8 +633,7 @@ def find_lasso(g: FairGraph, comp: np.ndarray, entry_path: list[tuple[int, int]]
             obligations.append(("take", a))
         else:
             # weakly fair and not taken: visit a state where it is disabled
-            has = set(g.src[oe[g.lab[oe] == a]].tolist())
-            dis = set(comp.tolist()) - has
+            dis = set(np.setdiff1d(comp, g.src[oe[g.lab[oe] == a]]).tolist())
             obligations.append(("visit", (a, dis)))
     if must_take is not None:
         mt = set(np.intersect1d(must_take, ie).tolist())
@@ -637,8 +647,12 @@ def find_lasso(g: FairGraph, comp: np.ndarray, entry_path: list[tuple[int, int]]
     taken_edges_now: set[int] = set()
     texts: list[str] = []
     by_label_edges: dict[int, set[int]] = {}
-    for e in ie.tolist():
-        by_label_edges.setdefault(int(g.lab[e]), set()).add(e)
+    if ie.size:
+        lab_ie = np.asarray(g.lab[ie], dtype=np.int64)
+        o = np.argsort(lab_ie, kind="stable")
+        cut = np.flatnonzero(np.diff(lab_ie[o])) + 1
+        for part in np.split(ie[o], cut):
+            by_label_edges[int(g.lab[part[0]])] = set(part.tolist())
     for kind, what in obligations:
         if kind == "take":
             texts.append(f"takes {name(what)}")  # type: ignore[arg-type]
@@ -692,7 +706,9 @@ def find_lasso(g: FairGraph, comp: np.ndarray, entry_path: list[tuple[int, int]]
 def _shorten(cycle: list[tuple[int, int]], s0: int, obligations: list[tuple[str, object]],
              ie: np.ndarray, g: FairGraph) -> list[tuple[int, int]]:
     """Cut sub-loops (a state visited twice) whose removal keeps every obligation discharged."""
-    edge_of = {(int(g.src[e]), int(g.lab[e])): int(e) for e in ie.tolist()}
+    on_cycle = np.array(sorted({s0} | {x for _, x in cycle}), dtype=np.int64)
+    mine = ie[np.isin(g.src[ie], on_cycle)]      # only the cycle's states are ever looked up
+    edge_of = {(int(s), int(a)): int(e) for s, a, e in zip(g.src[mine].tolist(), g.lab[mine].tolist(), mine.tolist())}
 
     def ok(cyc: list[tuple[int, int]]) -> bool:
         states = [s0] + [x for _, x in cyc]
@@ -733,7 +749,9 @@ def check_lasso(g: FairGraph, lasso: Lasso, must_take: np.ndarray | None = None)
     idx: dict[tuple[int, int], int] = {}
     steps = lasso.prefix + lasso.cycle
     srcs = {s for _, s in steps}
-    sel = np.flatnonzero(np.isin(g.src, np.fromiter(srcs, dtype=np.int64)))
+    # the out-edges of the lasso's states (edge ids, ascending), through the shared adjacency
+    pos, _ = g.idx.out_positions(np.array(sorted(srcs), dtype=np.int64))
+    sel = np.sort(g.idx.edge_ids(pos))
     for e in sel.tolist():
         idx[(int(g.src[e]), int(g.lab[e]))] = e
     prev = lasso.prefix[0][1]
