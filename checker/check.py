@@ -202,7 +202,9 @@ def _liveness(g: StateGraph, p: Property) -> Result:
         comp_of = np.full(fg.n, -1, dtype=np.int64)
         comp_of[nodes] = cid
         cs, cd = comp_of[fg.src[must]], comp_of[fg.dst[must]]
-        sel = np.isin(cid, np.unique(cs[(cs >= 0) & (cs == cd)]))
+        wanted = np.zeros(int(cid.max()) + 1, dtype=bool)
+        wanted[cs[(cs >= 0) & (cs == cd)]] = True
+        sel = wanted[cid]
         nodes, cid = nodes[sel], cid[sel]
     if nodes.size:
         entry = shortest_entry(fg, g.depth, g.parent, g.parent_action, starts, reach, nodes)

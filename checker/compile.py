@@ -244,6 +244,7 @@ class _Rows:
         self.nwords = nwords or {}      # word index -> local name (next state, for primed reads)
         self.memo: dict[int, str] = {}
         self.decoded: dict[tuple[int, bool], str] = {}
+        self._plans: dict[int, tuple | None] = {}
 
     # ---- variables
     def _word(self, v: Var, primed: bool) -> str:
@@ -399,21 +400,20 @@ class _Rows:
                                     and ta.lo == tb.lo and L.bits[a.var] == L.bits[b.var])  # type: ignore[index]
                 if not same:
                     return None
-                (wa, sa, ba), (wb, sb, _) = field(a), field(b)
-                if (wa, sa) > (wb, sb):
-                    (wa, sa), (wb, sb) = (wb, sb), (wa, sa)
-                return "pair", (wa, wb, sa - sb, ((1 << ba) - 1) << sb)
+                (wa, xa, ba), (wb, xb, _) = field(a), field(b)
+                if (wa, xa) > (wb, xb):
+                    (wa, xa), (wb, xb) = (wb, xb), (wa, xa)
+                return "pair", (wa, wb, xa - xb, ((1 << ba) - 1) << xb)
         return None
 
     def _absorbed(self, n: Expr) -> set[int]:
         plan = self._plan(n)
         return plan[0] if plan is not None else set()
 
-    def _plan(self, n: Expr) -> tuple[set[int], dict, dict, list[Expr]] | None:
-        """Split an and/or into word groups, var-var pair groups and the rest (None: no gain)."""
-        cached = getattr(self, "_plans", None)
-        if cached is None:
-            cached = self._plans = {}
+    def _plan(self, n: Expr) -> tuple | None:
+        """Split an and/or into word groups, var-var pair groups, select-tree comparisons and the
+        rest (None: no gain)."""
+        cached = self._plans
         if id(n) in cached:
             return cached[id(n)]
         positive = n.op == "and"
@@ -429,38 +429,38 @@ class _Rows:
                 w, mk, pat = r[1]
                 lits.setdefault(w, []).append((x, mk, pat))
             elif r[0] == "shape":
-                w, sa, sb, sh, bits, ca, cb, conds = r[1]
-                shapes.setdefault((w, sa, sb), []).append((x, sh, bits, ca, cb, conds))
+                w, sha, shb, sh, bits, ca, cb, cds = r[1]
+                shapes.setdefault((w, sha, shb), []).append((x, sh, bits, ca, cb, cds))
             else:
                 wa, wb, d, mk = r[1]
                 pairs.setdefault((wa, wb, d), []).append((x, mk))
         absorbed: set[int] = set()
         glits: dict[str, tuple[int, int]] = {}
-        for w, items in lits.items():
+        for w, litems in lits.items():
             # a lone literal on a word: plain evaluation is as cheap (and may reuse a decode)
-            if len(items) < 2:
-                rest += [x for x, _, _ in items]
+            if len(litems) < 2:
+                rest += [x for x, _, _ in litems]
                 continue
             mk = pat = 0
             bad = False
-            for x, m1, p1 in items:
+            for x, m1, p1 in litems:
                 if mk & m1 and (pat & m1) != p1:
                     bad = True          # contradictory tests of one field: leave it to the general path
                 mk |= m1
                 pat = (pat & ~m1) | p1
             if bad:
-                rest += [x for x, _, _ in items]
+                rest += [x for x, _, _ in litems]
                 continue
             glits[w] = (mk, pat)
-            absorbed |= {id(x) for x, _, _ in items}
+            absorbed |= {id(x) for x, _, _ in litems}
         gpairs: dict[tuple[str, str, int], int] = {}
-        for key, items in pairs.items():
+        for key, pitems in pairs.items():
             gpairs[key] = 0
-            for x, mk in items:
+            for x, mk in pitems:
                 gpairs[key] |= mk
-            absorbed |= {id(x) for x, _ in items}
+            absorbed |= {id(x) for x, _ in pitems}
         gshapes: list[tuple] = []
-        for (w, sa, sb), items in shapes.items():
+        for (w, sha, shb), items in shapes.items():
             M = 0
             pa = [0] * len(items[0][3])
             pb = [0] * len(items[0][4])
@@ -472,7 +472,7 @@ class _Rows:
                 for i, c in enumerate(cb):
                     pb[i] |= c << sh
                 conds.update(cd)
-            gshapes.append((sa, sb, M, pa, pb, conds))
+            gshapes.append((sha, shb, M, pa, pb, conds))
             absorbed |= {id(x) for x, *_ in items}
         plan = (absorbed, glits, gpairs, rest, gshapes) if absorbed else None
         cached[id(n)] = plan

@@ -615,7 +615,8 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
         e_dst = _Store(0, np.int32, inplace=True)
         e_lab = _Store(0, lab_t, inplace=True)
         visited = _Table(states)  # type: ignore[assignment]
-        fast = _Fast(model, layout, aprops, states, parent, pact, depth, e_src, e_dst, e_lab, visited)
+        fast = _Fast(model, layout, aprops, states, parent, pact, depth, e_src, e_dst, e_lab,
+                     visited)  # type: ignore[arg-type]
     stores = [states, parent, pact, depth, e_src, e_dst, e_lab]
     snapshot = [0] * len(stores)
 

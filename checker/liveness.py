@@ -360,7 +360,7 @@ def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None) 
             s_loc, lab, kind = s_loc[fair], lab[fair], kind[fair]
             cs = comp_local[s_loc]
             key = cs.astype(np.int64) * L + lab
-            taken_f = tbl[key] if dense else np.isin(key, taken)  # type: ignore[index]
+            taken_f = tbl[key] if dense else np.isin(key, taken)  # type: ignore[index, arg-type]
             sf_bad = (kind == STRONG) & ~taken_f
             if sf_bad.any():
                 bad_state[s_loc[sf_bad]] = True
@@ -570,7 +570,7 @@ def _csr(g: FairGraph, edge_ids: np.ndarray) -> tuple[dict[int, tuple[int, int]]
 
 
 def _bfs_within(start: int, targets: set[int] | None, goal_edges: set[int] | None,
-                adj: tuple[list[int], list[int], list[int]], g: FairGraph) -> list[tuple[int, int, int]]:
+                adj: tuple[dict[int, tuple[int, int]], list[int], list[int]], g: FairGraph) -> list[tuple[int, int, int]]:
     """Shortest path from ``start`` to a state in ``targets``, or ending with an edge in
     ``goal_edges``; returns steps ``(label, state, edge)`` (empty if ``start`` is already a target)."""
     span, dsts, eids = adj
@@ -624,7 +624,9 @@ def find_lasso(g: FairGraph, comp: np.ndarray, entry_path: list[tuple[int, int]]
     oe = np.sort(idx.edge_ids(pos))
     ie = oe[inside_mask[g.dst[oe]]]
     adj = _csr(g, ie)
-    taken_labels = set(np.unique(g.lab[ie]).tolist())
+    present = np.zeros(g.n_labels, dtype=bool)
+    present[g.lab[ie]] = True
+    taken_labels = set(np.flatnonzero(present).tolist())
     enabled_labels = sorted(set(g.lab[oe][g.kind[g.lab[oe]] != NONE].tolist()))
     name = (lambda a: label_names[a]) if label_names is not None else str
     obligations: list[tuple[str, object]] = []
@@ -636,7 +638,8 @@ def find_lasso(g: FairGraph, comp: np.ndarray, entry_path: list[tuple[int, int]]
             dis = set(np.setdiff1d(comp, g.src[oe[g.lab[oe] == a]]).tolist())
             obligations.append(("visit", (a, dis)))
     if must_take is not None:
-        mt = set(np.intersect1d(must_take, ie).tolist())
+        mt_in = must_take[inside_mask[g.src[must_take]] & inside_mask[g.dst[must_take]]]
+        mt = set(mt_in.tolist())                     # the edges of interest inside the component
         if not mt:
             raise LassoError("must-take edge not inside the component")
         obligations.append(("edge", mt))
