@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from certloop.checker.expr import Bool, Enum, Expr, IntRange, Var, and_, not_, or_, rebuild, show, TRUE, FALSE
+from certloop.checker.expr import Bool, Enum, Expr, IntRange, Var, and_, not_, or_, postorder, rebuild, show, TRUE, FALSE
 from certloop.checker.spec import Action, ActionAlways, Model
 from certloop.checker.vector import Layout, const_value
 
@@ -43,29 +43,6 @@ _FULL = (1 << 64) - 1
 
 
 # --------------------------------------------------------------------------- DAG helpers
-
-
-def postorder(*roots: Expr) -> list[Expr]:
-    """Nodes below ``roots`` in post-order, each once (one walk with one ``seen`` set)."""
-    out: list[Expr] = []
-    seen: set[int] = set()
-    for r in roots:
-        if id(r) in seen:
-            continue
-        stack: list[tuple[Expr, bool]] = [(r, False)]
-        while stack:
-            n, done = stack.pop()
-            if done:
-                out.append(n)
-                continue
-            if id(n) in seen:
-                continue
-            seen.add(id(n))
-            stack.append((n, True))
-            for a in reversed(n.args):
-                if id(a) not in seen:
-                    stack.append((a, False))
-    return out
 
 
 def final_values(a: Action, post_cache: dict[int, list[Expr]] | None = None) -> dict[Var, Expr]:

@@ -569,13 +569,25 @@ def _postorder(e: Expr) -> list[Expr]:
 
 
 def postorder(*roots: Expr) -> list[Expr]:
-    seen: set[int] = set()
+    """Nodes below ``roots`` in post-order, each once (one walk with one ``seen`` set)."""
     out: list[Expr] = []
+    seen: set[int] = set()
     for r in roots:
-        for n in _postorder(r):
-            if id(n) not in seen:
-                seen.add(id(n))
+        if id(r) in seen:
+            continue
+        stack: list[tuple[Expr, bool]] = [(r, False)]
+        while stack:
+            n, done = stack.pop()
+            if done:
                 out.append(n)
+                continue
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            stack.append((n, True))
+            for a in reversed(n.args):
+                if id(a) not in seen:
+                    stack.append((a, False))
     return out
 
 
