@@ -9,7 +9,7 @@ Each configuration runs in a subprocess of its own (so that its peak RSS is its 
 
 * states, transitions, complete or not (a bound ends the search early), depth;
 * BFS wall and CPU seconds, states/s (per CPU second: the stable figure on a shared machine);
-* bytes per stored state: the packed words, the BFS tree (parent, action, depth), the visited
+* bytes per stored state: the packed words, the BFS tree (parent, action; depth is a level boundary), the visited
   set (at the end of the search), and separately the transitions (per state and per edge);
 * peak RSS of the process (``getrusage``), model building included;
 * the liveness properties of the scenario (LeadsTo, FairCycleFree): CPU seconds in total and
@@ -42,6 +42,12 @@ CONFIGS: dict[str, tuple[str, str | None, str | None, str]] = {
     "ns-deletion/detailed/lagging": ("v1.16-namespace-deletion", "detailed", "lagging",
                                      "foreground then namespace deletion, detailed GC, caches lagging"),
     "seed/detailed/lagging": ("seed", "detailed", "lagging", "the seed, detailed GC, every cache lagging"),
+    "seed/detailed": ("seed", "detailed", None, "the seed (the default scenario), detailed GC, caches fresh"),
+    "ns-deletion/detailed": ("v1.16-namespace-deletion", "detailed", None,
+                             "foreground then namespace deletion, detailed GC, caches fresh"),
+    "ns-deletion/detailed/cm-lagging": ("v1.16-namespace-deletion", "detailed", "cm-lagging",
+                                        "foreground then namespace deletion, detailed GC, "
+                                        "lagging cert-manager cache"),
 }
 
 
@@ -51,7 +57,7 @@ def _cpu_children() -> float:
 
 
 def run_one(name: str, engine: str, max_seconds: float | None, spin: bool, spin_timeout: float,
-            max_states: int | None = None) -> dict[str, Any]:
+            max_states: int | None = None, spin_opt: str = "-O2") -> dict[str, Any]:
     """One configuration, in this process."""
     import numpy as np
 
@@ -63,22 +69,31 @@ def run_one(name: str, engine: str, max_seconds: float | None, spin: bool, spin_
     from certloop.properties.scenarios import get, with_modes
 
     scen, gc, caches, _ = CONFIGS[name]
-    s = with_modes(get(scen), gc, caches)
+    if caches == "cm-lagging":       # only cert-manager's cache lags (as in the v1.18-lagging row)
+        from dataclasses import replace
+        s = with_modes(get(scen), gc, None)
+        s = replace(s, config=replace(s.config, cache_cm="lagging"))
+    else:
+        s = with_modes(get(scen), gc, caches)
     w = build(s.config)
     deletion.attach(w)
     m = w.model
     out: dict[str, Any] = {"name": name, "engine": engine, "knobs": s.config.knobs()}
     t0, c0 = time.monotonic(), time.process_time()
-    try:
-        g = explore(m, max_seconds=max_seconds, max_states=max_states, engine=engine)
-    except TypeError:                       # an engine without the ``engine`` argument
-        g = explore(m, max_seconds=max_seconds, max_states=max_states)
+
+    def progress(p: Any) -> None:           # to stderr: a long run shows it is alive
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        print(f"[{name}] {p.seconds:7.0f} s  {p.states:,} states  {p.transitions:,} transitions  depth {p.depth}  "
+              f"frontier {p.frontier:,}  peak RSS {rss} MB", file=sys.stderr, flush=True)
+
+    g = explore(m, max_seconds=max_seconds, max_states=max_states, engine=engine, progress=progress,
+                progress_every=30.0)
     wall, cpu = time.monotonic() - t0, time.process_time() - c0
     n = max(1, g.n_states)
     words = g.states.nbytes / n
-    tree = (g.parent.nbytes + g.parent_action.nbytes + g.depth.nbytes) / n
+    tree = (g.parent.nbytes + g.parent_action.nbytes + g.levels.nbytes) / n
     visited = getattr(g, "stats", {}).get("visited_bytes")
-    edge_bytes = g.src.nbytes + g.dst.nbytes + g.lab.nbytes
+    edge_bytes = g.indptr.nbytes + g.dst.nbytes + g.lab.nbytes
     out.update(states=g.n_states, transitions=g.n_transitions, complete=g.complete, reason=g.reason,
                depth=g.max_depth, bfs_wall=round(wall, 2), bfs_cpu=round(cpu, 2),
                states_per_cpu_s=round(g.n_states / cpu) if cpu > 0 else None,
@@ -87,8 +102,8 @@ def run_one(name: str, engine: str, max_seconds: float | None, spin: bool, spin_
                stored_B_per_state=round(words + tree + (visited / n if visited is not None else 0.0), 1),
                edges_B_per_state=round(edge_bytes / n, 1),
                edges_B_per_edge=round(edge_bytes / max(1, g.n_transitions), 1),
-               dtypes={k: str(getattr(g, k).dtype) for k in ("states", "parent", "parent_action", "depth",
-                                                             "src", "dst", "lab")})
+               dtypes={k: str(getattr(g, k).dtype) for k in ("states", "parent", "parent_action", "levels",
+                                                             "indptr", "dst", "lab")})
     out["rss_after_bfs_MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     props = [p for p in m.properties if isinstance(p, (LeadsTo, Eventually, FairCycleFree))]
     live: dict[str, Any] = {}
@@ -105,12 +120,12 @@ def run_one(name: str, engine: str, max_seconds: float | None, spin: bool, spin_
     out["liveness_pct_of_bfs"] = round(100 * lc / cpu, 1) if cpu > 0 else None
     out["peak_rss_MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     if spin:
-        out["spin"] = _spin(m, g, spin_timeout)
+        out["spin"] = _spin(m, g, spin_timeout, spin_opt)
     del np
     return out
 
 
-def _spin(model: Any, g: Any, timeout: float) -> dict[str, Any]:
+def _spin(model: Any, g: Any, timeout: float, optimize: str = "-O2") -> dict[str, Any]:
     try:
         from certloop.checker.promela import run_spin, spin_available
     except ImportError:
@@ -121,11 +136,13 @@ def _spin(model: Any, g: Any, timeout: float) -> dict[str, Any]:
         return {"skipped": "the certloop search is incomplete: no count to compare"}
     t0, c0 = time.monotonic(), _cpu_children()
     try:
-        r = run_spin(model, mode="count", max_depth=max(1_000_000, 2 * g.max_depth + 10), timeout=timeout)
+        r = run_spin(model, mode="count", max_depth=max(1_000_000, 2 * g.max_depth + 10), timeout=timeout,
+                     optimize=optimize)
     except Exception as err:  # noqa: BLE001 - report any failure of the external tool, do not stop
         return {"skipped": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}
     wall, cpu = time.monotonic() - t0, _cpu_children() - c0
     return {"states": r.states, "transitions": r.transitions, "same_states": r.states == g.n_states,
+            "same_transitions": r.transitions == g.n_transitions, "gcc": optimize,
             "wall": round(wall, 2), "cpu": round(cpu, 2), "compile_s": round(r.seconds_compile, 2),
             "run_s": round(r.seconds_run, 2), "vector_bytes": r.vector_bytes}
 
@@ -150,8 +167,11 @@ def _print(r: dict[str, Any]) -> None:
             print(f"   spin: skipped ({sp['skipped']})")
         else:
             ratio = sp["cpu"] / r["bfs_cpu"] if r["bfs_cpu"] else float("nan")
-            print(f"   spin: {sp['states']:,} states (same: {sp['same_states']}), {sp['wall']:.1f} s wall, "
-                  f"{sp['cpu']:.1f} s CPU (compile {sp['compile_s']} s): SPIN/certloop CPU = {ratio:.2f}")
+            wr = r["bfs_wall"] / sp["wall"] if sp["wall"] else float("nan")
+            print(f"   spin ({sp['gcc']}): {sp['states']:,} states (same: {sp['same_states']}), "
+                  f"{sp['transitions']:,} transitions (same: {sp['same_transitions']}), {sp['wall']:.1f} s wall, "
+                  f"{sp['cpu']:.1f} s CPU (spin -a + gcc {sp['compile_s']} s, pan {sp['run_s']} s)")
+            print(f"   certloop/SPIN: wall {wr:.2f}, CPU {1 / ratio if ratio else float('nan'):.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,8 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-states", type=int, default=None, help="BFS state bound per configuration")
     ap.add_argument("--spin", action="store_true", help="also run SPIN on each complete configuration")
     ap.add_argument("--spin-timeout", type=float, default=1800.0)
+    ap.add_argument("--spin-opt", default="-O2", help="gcc optimisation flag for pan (-O0 compiles fastest)")
     ap.add_argument("--json", help="write the results to this file")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--progress", action="store_true", help="print the search's progress every 30 s (stderr)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.list:
@@ -171,18 +193,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{k:32s} {v[3]}")
         return 0
     if a.one:
-        r = run_one(a.one, a.engine, a.max_seconds, a.spin, a.spin_timeout, a.max_states)
+        r = run_one(a.one, a.engine, a.max_seconds, a.spin, a.spin_timeout, a.max_states, a.spin_opt)
         print("RESULT " + json.dumps(r))
         return 0
     results = []
     for name in a.only or list(CONFIGS):
         cmd = [sys.executable, os.path.abspath(__file__), "--one", name, "--engine", a.engine,
-               "--max-seconds", str(a.max_seconds), "--spin-timeout", str(a.spin_timeout)]
+               "--max-seconds", str(a.max_seconds), "--spin-timeout", str(a.spin_timeout),
+               f"--spin-opt={a.spin_opt}"]
         if a.spin:
             cmd.append("--spin")
         if a.max_states:
             cmd += ["--max-states", str(a.max_states)]
-        p = subprocess.run(cmd, capture_output=True, text=True)
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if a.progress else subprocess.PIPE, text=True)
         line = next((x for x in p.stdout.splitlines() if x.startswith("RESULT ")), None)
         r = json.loads(line[7:]) if line else {"name": name, "error": (p.stderr or p.stdout)[-2000:]}
         results.append(r)

@@ -14,10 +14,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from certloop.checker.check import HOLDS, VIOLATED, Report, Result, check, exit_code_of
+from certloop.checker.check import HOLDS, VIOLATED, Report, Result, check, exit_code_of, graph_index
 from certloop.checker.explore import Progress
 from certloop.checker.expr import ModelError
-from certloop.checker.measure import max_marked_on_paths
+from certloop.checker.measure import max_marked
 from certloop.checker.spec import FairCycleFree, LeadsTo, Eventually
 from certloop.checker import trace as tracefmt
 from certloop.checker import dot as dotfmt
@@ -101,11 +101,10 @@ def _max_late_creates(r: Run) -> int | None | str:
         return "n/a"
     acts = np.array([a.actor in CERT_MANAGER_ACTORS for a in g.model.actions] + [False])
     cand = np.flatnonzero(acts[g.lab])
-    creates = np.zeros(g.n_transitions, dtype=bool)
     if cand.size:
         prop = next(p for p in g.model.properties if p.name == "bounded_churn")
-        creates[cand] = g.evaluate_edges(prop.edge, cand)  # type: ignore[attr-defined]
-    return max_marked_on_paths(g.n_states, g.src.astype(np.int64), g.dst.astype(np.int64), creates, starts)
+        cand = cand[g.evaluate_edges(prop.edge, cand)]  # type: ignore[attr-defined]
+    return max_marked(graph_index(g), cand, starts)
 
 
 def describe_max_late_creates(r: Run) -> str:

@@ -138,6 +138,16 @@ def make_trace(g: StateGraph, path: Sequence[tuple[int, int]], cycle: Sequence[t
     return Trace(out_prefix, out_cycle, lasso)
 
 
+def graph_index(g: StateGraph) -> GraphIndex:
+    """The adjacency and SCCs of ``g``, built once and cached on it (shared by every liveness
+    property and measurement of the graph)."""
+    index = g.__dict__.get("_graph_index")
+    if index is None or index.n != g.n_states or index.dst.size != g.n_transitions:
+        index = g.__dict__["_graph_index"] = GraphIndex(g.n_states, None, g.dst, g.lab,
+                                                        g.stats.get("parallel_src"), indptr=g.indptr)
+    return index
+
+
 def fair_graph(g: StateGraph, fairness: Fairness) -> FairGraph:
     """The graph with a fairness kind per action instance.  Cached on ``g`` per assignment of
     kinds; every cached view shares the edge arrays and one :class:`GraphIndex` (adjacency and
@@ -148,13 +158,10 @@ def fair_graph(g: StateGraph, fairness: Fairness) -> FairGraph:
     hit = cache.get(key)
     if hit is not None:
         return hit
-    index = g.__dict__.get("_graph_index")
-    if index is None or index.n != g.n_states or index.dst.size != g.n_transitions:
-        index = g.__dict__["_graph_index"] = GraphIndex(g.n_states, g.src, g.dst, g.lab,
-                                                        g.stats.get("parallel_src"))
+    index = graph_index(g)
     expanded = np.zeros(g.n_states, dtype=bool)
     expanded[:g.n_expanded] = True
-    fg = FairGraph(g.n_states, g.src, g.dst, g.lab, kind, expanded, index)
+    fg = FairGraph(g.n_states, None, g.dst, g.lab, kind, expanded, index)
     cache[key] = fg
     return fg
 
@@ -189,25 +196,37 @@ def _liveness(g: StateGraph, p: Property) -> Result:
         must = cand[g.evaluate_edges(p.edge, cand)] if cand.size else cand
     else:  # pragma: no cover
         raise TypeError(p)
-    reach = _reach_within(fg, starts, region)
-    # fair components as (sorted states, component number per state)
-    if must is not None:
-        sccs = np.zeros(fg.idx.scc()[1].size, dtype=bool)
-        sccs[scc[fg.src[must]]] = True            # components with an edge of interest inside
-        nodes, cid = fair_labels(fg, reach, sccs)
+    if not starts.size or (must is not None and not must.size):
+        # no start, or no edge of interest on a cycle (no cycle, fair or not, takes one)
+        nodes = cid = np.zeros(0, dtype=np.int64)
     else:
-        nodes, cid = fair_labels(fg, reach)
-    if must is not None and nodes.size:
-        # keep the components with an edge of interest inside
-        comp_of = np.full(fg.n, -1, dtype=np.int64)
-        comp_of[nodes] = cid
-        cs, cd = comp_of[fg.src[must]], comp_of[fg.dst[must]]
-        wanted = np.zeros(int(cid.max()) + 1, dtype=bool)
-        wanted[cs[(cs >= 0) & (cs == cd)]] = True
-        sel = wanted[cid]
-        nodes, cid = nodes[sel], cid[sel]
+        # The fair components of the part of the region that a start reaches.  Whole SCCs of
+        # the graph are judged once per fairness (cached); the reachable part is computed only
+        # when the region holds a candidate or cuts an SCC (fair_labels' ``reach``).
+        memo: list[np.ndarray] = []
+
+        def reach() -> np.ndarray:
+            if not memo:
+                memo.append(_reach_within(fg, starts, region))
+            return memo[0]
+
+        if must is not None:
+            sccs = np.zeros(fg.idx.scc()[1].size, dtype=bool)
+            sccs[scc[fg.src_of(must)]] = True            # components with an edge of interest inside
+            nodes, cid = fair_labels(fg, region, sccs, reach=reach)
+        else:
+            nodes, cid = fair_labels(fg, region, reach=reach)
+        if must is not None and nodes.size:
+            # keep the components with an edge of interest inside
+            comp_of = np.full(fg.n, -1, dtype=np.int64)
+            comp_of[nodes] = cid
+            cs, cd = comp_of[fg.src_of(must)], comp_of[fg.dst[must]]
+            wanted = np.zeros(int(cid.max()) + 1, dtype=bool)
+            wanted[cs[(cs >= 0) & (cs == cd)]] = True
+            sel = wanted[cid]
+            nodes, cid = nodes[sel], cid[sel]
     if nodes.size:
-        entry = shortest_entry(fg, g.depth, g.parent, g.parent_action, starts, reach, nodes)
+        entry = shortest_entry(fg, g.depth, g.parent, g.parent_action, starts, reach(), nodes)
         end = entry[-1][1]
         comp = nodes[cid == cid[np.searchsorted(nodes, end)]]
         lasso = find_lasso(fg, comp, entry, must, names)
@@ -229,9 +248,10 @@ def _sometimes_action(g: StateGraph, p: SometimesAction) -> Result:
     if cand.size:
         cand = cand[g.evaluate_edges(p.expr, cand)]
     if cand.size:
-        order = np.lexsort((g.lab[cand], g.src[cand], g.depth[g.src[cand]]))
+        cs = g.edge_src(cand)
+        order = np.lexsort((g.lab[cand], cs, g.depth_of(cs)))
         e = int(cand[order[0]])
-        path = g.path_to(int(g.src[e])) + [(int(g.lab[e]), int(g.dst[e]))]
+        path = g.path_to(int(cs[order[0]])) + [(int(g.lab[e]), int(g.dst[e]))]
         return Result(p, HOLDS, make_trace(g, path), note="reachable")
     if g.complete:
         return Result(p, VIOLATED, note="unreachable")
@@ -239,8 +259,10 @@ def _sometimes_action(g: StateGraph, p: SometimesAction) -> Result:
 
 
 def _edge_of(g: StateGraph, src: int, action: int) -> int:
-    sel = np.flatnonzero((g.src == src) & (g.lab == action))
-    return int(g.dst[sel[0]]) if sel.size else -1
+    for e in g.out_edges(src):
+        if int(g.lab[e]) == action:
+            return int(g.dst[e])
+    return -1
 
 
 def check_graph(g: StateGraph, props: Iterable[Property]) -> list[Result]:
@@ -280,7 +302,7 @@ def check_graph(g: StateGraph, props: Iterable[Property]) -> list[Result]:
 
 def deadlocks(g: StateGraph) -> np.ndarray:
     """Expanded states with no outgoing transition."""
-    deg = np.bincount(g.src, minlength=g.n_states)
+    deg = np.diff(g.indptr)
     return np.flatnonzero(deg[:g.n_expanded] == 0)
 
 

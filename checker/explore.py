@@ -5,15 +5,19 @@ Why this shape:
 * The frontier of one BFS level is a ``(m, W)`` array of packed states.  Each guard conjunct is
   evaluated over the whole chunk at once (:class:`checker.vector.VecEval`), so the per-state cost
   is a handful of NumPy element operations instead of Python bytecode.
-* The visited set is a list of sorted runs of 64-bit fingerprints with the state id beside each
-  (merged geometrically, an LSM tree in miniature).  A fingerprint hit is confirmed against the
-  stored full state, so exploration is **exact**: a collision is detected and reported, never
-  silently merged.
+* The visited set is an open-addressing table of state ids tagged with fingerprint bits
+  (:class:`_Table`; the reference engine keeps sorted runs of 64-bit fingerprints).  A hit is
+  confirmed against the stored full state, so exploration is **exact**: a fingerprint collision
+  is detected and reported, never silently merged.
 * State ids are assigned deterministically: a new state's id orders by (parent id, action index)
   of its first discovery, which is exactly the order of a sequential BFS.  Traces are shortest.
-* Every transition ``(src, dst, action)`` is kept (compact int32 arrays) for the liveness
-  analysis: since an action instance is deterministic and a no-op is not a transition, "action
-  ``a`` is enabled in ``s``" is simply "``s`` has an out-edge labelled ``a``".
+* Every transition is kept for the liveness analysis, in CSR form: the edges are produced in
+  (source, action) order, so a state's out-edges are one run ``indptr[s]:indptr[s+1]`` of the
+  ``dst``/``lab`` arrays and no per-edge source is stored (5 bytes per edge instead of 9; during
+  the search only the out-degree of each state, one byte).  Since an action instance is
+  deterministic and a no-op is not a transition, "action ``a`` is enabled in ``s``" is simply
+  "``s`` has an out-edge labelled ``a``".
+* A state's depth is its BFS level: the level boundaries are kept, not a depth per state.
 * Bounds (``max_states``, ``max_seconds``) and Ctrl-C end the search early with
   ``complete=False``; the states not yet expanded are known (ids ``>= n_expanded``), so verdicts
   that depend on them become UNKNOWN.
@@ -69,13 +73,13 @@ class StateGraph:
 
     model: Model
     layout: Layout
-    states: np.ndarray            # (n, W) uint64
-    parent: np.ndarray            # (n,) int64, -1 for initial states
-    parent_action: np.ndarray     # (n,) int32, -1 for initial states
-    depth: np.ndarray             # (n,) int32
-    src: np.ndarray               # (e,) int32
+    states: "PackedRows | np.ndarray"   # (n, W) packed uint64 words (see PackedRows)
+    parent: np.ndarray            # (n,) int32/int64, -1 for initial states
+    parent_action: np.ndarray     # (n,) int8..int32, -1 for initial states
+    levels: np.ndarray            # (d+2,) int64: the first id of each BFS level, then n
+    indptr: np.ndarray            # (n+1,) int32/int64: out-edges of s are indptr[s]:indptr[s+1]
     dst: np.ndarray               # (e,) int32
-    lab: np.ndarray               # (e,) int32
+    lab: np.ndarray               # (e,) int8..int32, in (source, label) order
     n_initial: int
     n_expanded: int
     complete: bool
@@ -90,11 +94,36 @@ class StateGraph:
 
     @property
     def n_transitions(self) -> int:
-        return int(self.src.shape[0])
+        return int(self.dst.shape[0])
 
     @property
     def max_depth(self) -> int:
-        return int(self.depth.max()) if self.depth.size else 0
+        return max(0, int(self.levels.size) - 2)
+
+    @property
+    def depth(self) -> np.ndarray:
+        """(n,) the BFS depth of every state (materialised from the level boundaries)."""
+        d = self.max_depth
+        t = np.int8 if d < 128 else np.int16 if d < 32768 else np.int32
+        return np.repeat(np.arange(d + 1, dtype=t), np.diff(self.levels))
+
+    def depth_of(self, ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.levels, ids, side="right") - 1
+
+    @property
+    def src(self) -> np.ndarray:
+        """(e,) the source of every transition, materialised from ``indptr`` (4 bytes per edge:
+        on large graphs prefer :meth:`edge_src` on the edges at hand)."""
+        n = self.n_states
+        return np.repeat(np.arange(n, dtype=np.int32 if n < 2 ** 31 else np.int64), np.diff(self.indptr))
+
+    def edge_src(self, e: np.ndarray | int) -> np.ndarray:
+        """The source state of the given edge ids."""
+        return np.searchsorted(self.indptr, e, side="right") - 1
+
+    def out_edges(self, s: int) -> range:
+        """The edge ids of state ``s``'s out-edges (in label order)."""
+        return range(int(self.indptr[s]), int(self.indptr[s + 1]))
 
     def decode(self, i: int) -> dict[Var, Any]:
         return self.layout.unpack(self.states[i])
@@ -110,10 +139,10 @@ class StateGraph:
 
     def evaluate(self, e: Expr, ids: np.ndarray | None = None, chunk: int = 1 << 18) -> np.ndarray:
         """A state predicate over all states (or ``ids``), vectorised and chunked."""
-        words = self.states if ids is None else self.states[ids]
-        out = np.empty(words.shape[0], dtype=bool if e.type.name == "bool" else np.int64)
-        for k in range(0, words.shape[0], chunk):
-            part = words[k:k + chunk]
+        k_all = self.n_states if ids is None else int(ids.shape[0])
+        out = np.empty(k_all, dtype=bool if e.type.name == "bool" else np.int64)
+        for k in range(0, k_all, chunk):
+            part = self.states[k:k + chunk] if ids is None else self.states[ids[k:k + chunk]]
             out[k:k + chunk] = VecEval(self.layout, part).full(e)
         return out
 
@@ -122,14 +151,14 @@ class StateGraph:
         out = np.empty(edge_ids.shape[0], dtype=bool)
         for k in range(0, edge_ids.shape[0], chunk):
             ids = edge_ids[k:k + chunk]
-            out[k:k + chunk] = VecEval(self.layout, self.states[self.src[ids]],
+            out[k:k + chunk] = VecEval(self.layout, self.states[self.edge_src(ids)],
                                        nxt=self.states[self.dst[ids]]).full(e)
         return out
 
     def bytes_per_state(self) -> float:
         n = max(1, self.n_states)
         return (self.states.nbytes + self.parent.nbytes + self.parent_action.nbytes
-                + self.depth.nbytes) / n
+                + self.levels.nbytes) / n
 
 
 class _Compiled:
@@ -232,6 +261,97 @@ class _Store:
         return self.a[:self.n].copy()
 
 
+def tail_dtype(layout: Layout) -> Any:
+    """The narrowest unsigned dtype holding the last packed word (its used bits)."""
+    used = max([layout.shift[v] + layout.bits[v] for v in layout.vars if layout.word[v] == layout.W - 1],
+               default=0)
+    return next(t for t, b in ((np.uint8, 8), (np.uint16, 16), (np.uint32, 32), (np.uint64, 64)) if used <= b)
+
+
+class PackedRows:
+    """The stored states: ``(n, W)`` packed uint64 words, kept as the first ``W - 1`` words and a
+    last word in the narrowest dtype that holds its bits (26 bytes instead of 32 for a 203-bit
+    state).  Indexing gives uint64 words: ``rows[i]`` one row, ``rows[ids]`` / ``rows[lo:hi]``
+    an ``(k, W)`` array; ``np.asarray(rows)`` all of them (a copy)."""
+
+    dtype = np.dtype(U64)
+
+    def __init__(self, head: np.ndarray, tail: np.ndarray):
+        self.head = head          # (n, W-1) uint64
+        self.tail = tail          # (n,) uint8..uint64
+        self.W = head.shape[1] + 1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.tail.shape[0]), self.W)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.head.nbytes + self.tail.nbytes)
+
+    def __len__(self) -> int:
+        return int(self.tail.shape[0])
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            row = np.empty(self.W, dtype=U64)
+            row[:-1] = self.head[key]
+            row[-1] = self.tail[key]
+            return row
+        t = self.tail[key]
+        out = np.empty((t.shape[0], self.W), dtype=U64)
+        out[:, :-1] = self.head[key]
+        out[:, -1] = t
+        return out
+
+    def col(self, j: int) -> np.ndarray:
+        """Word ``j`` of every row (a view; the last word in its narrow dtype)."""
+        return self.tail if j == self.W - 1 else self.head[:, j]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        a = self[0:len(self)]
+        return a if dtype is None else a.astype(dtype)
+
+
+class _RowStore:
+    """A growable :class:`PackedRows` (two in-place stores)."""
+
+    def __init__(self, layout: Layout, inplace: bool = True):
+        self.W = layout.W
+        self.head = _Store(self.W - 1, inplace=inplace)
+        if self.W == 1:                           # no head words: a zero-width 2-D store
+            self.head.a = np.zeros((1024, 0), dtype=U64)
+        self.tail = _Store(0, tail_dtype(layout), inplace=inplace)
+
+    @property
+    def n(self) -> int:
+        return self.tail.n
+
+    @n.setter
+    def n(self, value: int) -> None:
+        self.head.n = self.tail.n = value
+
+    def extend(self, rows: np.ndarray) -> None:
+        self.head.extend(rows[:, :-1])
+        self.tail.extend(rows[:, -1].astype(self.tail.a.dtype))
+
+    def view(self) -> PackedRows:
+        return PackedRows(self.head.view(), self.tail.view())
+
+    def col(self, j: int) -> np.ndarray:
+        """Word ``j`` of the stored rows (the whole buffer: index with ids below ``n``)."""
+        return self.tail.a if j == self.W - 1 else self.head.a[:, j]
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        out = np.empty((hi - lo, self.W), dtype=U64)
+        out[:, :-1] = self.head.a[lo:hi]
+        out[:, -1] = self.tail.a[lo:hi]
+        return out
+
+    def final(self) -> PackedRows:
+        return PackedRows(self.head.final(), self.tail.final())
+
+
 # --------------------------------------------------------------------------- the compiled engine
 
 
@@ -252,7 +372,7 @@ class _Table:
     MAX_LOAD = 0.7
     GROW = 1.5
 
-    def __init__(self, states: "_Store", cap: int = 1 << 12):
+    def __init__(self, states: "_RowStore", cap: int = 1 << 12):
         self.states = states
         self.n = 0
         self._alloc(cap)
@@ -285,8 +405,8 @@ class _Table:
         t = self.t
         cap = self.cap
         ib = np.int32(self.id_bits)
-        S = self.states.a
-        W = S.shape[1]
+        cols = [self.states.col(j) for j in range(self.states.W)]
+        W = len(cols)
         pend: np.ndarray | None = None        # the candidates still probing (None: all, in order)
         while True:
             v = t[slot]
@@ -296,13 +416,13 @@ class _Table:
             if ti.size:
                 ids = v[ti] & self.id_mask
                 ci = cidx[ti] if pend is None else cidx[pend[ti]]
-                eq = S[ids, 0] == Ct[0, ci]
+                eq = cols[0][ids] == Ct[0, ci]
                 for j in range(1, W):
-                    eq &= S[ids, j] == Ct[j, ci]
+                    eq &= cols[j][ids] == Ct[j, ci]
                 if not eq.all():
                     ne = ~eq
                     who = ti[ne] if pend is None else pend[ti[ne]]
-                    if (fingerprint(S[ids[ne]]) == fp[who]).any():
+                    if (fingerprint(self.states.view()[ids[ne]]) == fp[who]).any():
                         raise FingerprintCollision("two distinct states share a 64-bit fingerprint; "
                                                    "this is astronomically rare: please report it")
                 hit = ti[eq]
@@ -341,11 +461,10 @@ class _Table:
         while need > self.MAX_LOAD * cap:
             cap = int(cap * self.GROW) + 1
         self._alloc(cap)
-        S = self.states.a
         step = 1 << 20
         for lo in range(0, self.n, step):
             hi = min(self.n, lo + step)
-            fp = fingerprint(S[lo:hi])
+            fp = fingerprint(self.states.rows(lo, hi))
             ids = np.arange(lo, hi, dtype=np.int32)
             self._place(self._home(fp), (self._tag(fp) << np.int32(self.id_bits)) | ids)
 
@@ -356,25 +475,26 @@ class _Fast:
     SUB = 1 << 14  # rows per call of the generated code (cache-sized temporaries)
 
     def __init__(self, model: Model, layout: Layout, aprops: Sequence[ActionAlways],
-                 states: "_Store", parent: "_Store", pact: "_Store", depth: "_Store",
-                 e_src: "_Store", e_dst: "_Store", e_lab: "_Store", table: _Table):
+                 states: "_RowStore", parent: "_Store", pact: "_Store",
+                 deg: "_Store", e_dst: "_Store", e_lab: "_Store", table: _Table):
         from certloop.checker.compile import CompiledModel
         self.model = model
         self.layout = layout
         self.aprops = list(aprops)
         self.cm = CompiledModel(model, layout, self.aprops)
-        self.states, self.parent, self.pact, self.depth = states, parent, pact, depth
-        self.e_src, self.e_dst, self.e_lab = e_src, e_dst, e_lab
+        self.states, self.parent, self.pact = states, parent, pact
+        self.deg, self.e_dst, self.e_lab = deg, e_dst, e_lab
         self.table = table
         self.lab_dtype = e_lab.a.dtype
         self.parallel: list[np.ndarray] = []      # states with two actions leading to one state
 
-    def expand(self, lo: int, hi: int, new_depth: int, found: dict) -> None:
+    def expand(self, lo: int, hi: int, found: dict) -> None:
+        """Expand states ``lo:hi``: new states, their out-edges, one out-degree per state."""
         layout = self.layout
         W = layout.W
         states = self.states
         m = hi - lo
-        Ft = np.array(states.a[lo:hi].T, order="C")   # a copy: the stores grow in place
+        Ft = np.array(states.rows(lo, hi).T, order="C")   # a copy: the stores grow in place
         out: list = []
         errs: list = []
         afound: list = []
@@ -422,9 +542,10 @@ class _Fast:
                 if p.name not in found:
                     found[p.name] = Found(lo + row, a, -1, np.array(post, dtype=U64))
         if not out:
+            self.deg.extend_const(0, m)
             return
         out.sort(key=lambda x: x[0])
-        self._commit(out, lo, m, new_depth)
+        self._commit(out, lo, m)
 
     def _apply_suffix(self, Ft: np.ndarray, out: list, pend: list, afound: list) -> list:
         """The trailing effect blocks every action shares, once per distinct intermediate state;
@@ -490,7 +611,7 @@ class _Fast:
                     break
         return new
 
-    def _commit(self, out: list, lo: int, m: int, new_depth: int) -> None:
+    def _commit(self, out: list, lo: int, m: int) -> None:
         """Deduplicate the chunk's candidates, assign ids in (parent, action) order, store."""
         W = self.layout.W
         states = self.states
@@ -559,11 +680,10 @@ class _Fast:
             states.extend(C[new_c])
             self.parent.extend(rows[new_c] + lo)
             self.pact.extend(labs[new_c])
-            self.depth.extend_const(new_depth, new_c.size)
             self.table.insert(rfp[newg], base + np.arange(newg.size))
         dst = np.empty(k, dtype=np.int64)
         dst[c_sorted] = rid[group]
-        self.e_src.extend(rows[order] + lo)
+        self.deg.extend(np.bincount(rows, minlength=m).astype(self.deg.a.dtype))
         self.e_dst.extend(dst[order])
         self.e_lab.extend(labs[order])
 
@@ -595,29 +715,29 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
     found: dict[str, Found] = {}
 
     fast: _Fast | None = None
+    na = len(model.actions)
+    # an action instance is deterministic: a state has at most one out-edge per action
+    deg_t = np.uint8 if na < (1 << 8) else np.uint16 if na < (1 << 16) else np.uint32
     if engine == "reference":
         states = _Store(W)
         parent = _Store(0, np.int64)
         pact = _Store(0, np.int32)
-        depth = _Store(0, np.int32)
-        e_src = _Store(0, np.int32)
+        deg = _Store(0, deg_t)
         e_dst = _Store(0, np.int32)
         e_lab = _Store(0, np.int32)
         visited = _Visited()
     else:
-        na = len(model.actions)
         lab_t = np.int8 if na < (1 << 7) else np.int16 if na < (1 << 15) else np.int32
-        states = _Store(W, inplace=True)
+        states = _RowStore(layout)  # type: ignore[assignment]
         parent = _Store(0, np.int32, inplace=True)
         pact = _Store(0, lab_t, inplace=True)
-        depth = _Store(0, np.int8, inplace=True)          # widened when a level needs it
-        e_src = _Store(0, np.int32, inplace=True)
+        deg = _Store(0, deg_t, inplace=True)
         e_dst = _Store(0, np.int32, inplace=True)
         e_lab = _Store(0, lab_t, inplace=True)
         visited = _Table(states)  # type: ignore[assignment]
-        fast = _Fast(model, layout, aprops, states, parent, pact, depth, e_src, e_dst, e_lab,
+        fast = _Fast(model, layout, aprops, states, parent, pact, deg, e_dst, e_lab,
                      visited)  # type: ignore[arg-type]
-    stores = [states, parent, pact, depth, e_src, e_dst, e_lab]
+    stores = [states, parent, pact, deg, e_dst, e_lab]
     snapshot = [0] * len(stores)
 
     # ---- initial states, deduplicated, in declaration order
@@ -639,7 +759,6 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
     states.extend(init)
     parent.extend(np.full(len(init_rows), -1, dtype=np.int64))
     pact.extend(np.full(len(init_rows), -1, dtype=np.int32))
-    depth.extend(np.zeros(len(init_rows), dtype=np.int32))
     if fast is None:
         visited.add(fingerprint(init), np.arange(len(init_rows), dtype=np.int64))
     else:
@@ -647,6 +766,7 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
     n_initial = len(init_rows)
 
     level_start, level_end, d = 0, n_initial, 0
+    levels = [0, n_initial]          # the first id of each depth (the last one: still growing)
     complete, reason = True, ""
     last_report = t0
     n_expanded = 0
@@ -660,7 +780,7 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
         if not pending:
             return
         words = states.view()[lo:hi]
-        ev = VecEval(layout, words)
+        ev = VecEval(layout, np.asarray(words))
         for p in pending:
             val = ev.full(p.expr)
             hit = np.flatnonzero(~val if isinstance(p, Always) else val)
@@ -681,20 +801,21 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
                 hi = min(level_end, lo + chunk)
                 snapshot = [st.n for st in stores]
                 if fast is not None:
-                    fast.expand(lo, hi, d + 1, found)
+                    fast.expand(lo, hi, found)
                 else:
-                    _expand_chunk(layout, acts, aprops_for, states, parent, pact, depth, e_src, e_dst, e_lab,
-                                  visited, lo, hi, d + 1, found)
+                    _expand_chunk(layout, acts, aprops_for, states, parent, pact, deg, e_dst, e_lab,
+                                  visited, lo, hi, found)
                 n_expanded = hi
                 snapshot = [st.n for st in stores]   # the chunk is committed: never roll it back
                 if progress is not None and time.monotonic() - last_report >= progress_every:
                     last_report = time.monotonic()
-                    progress(Progress(states.n, e_src.n, d, level_end - hi, last_report - t0))
+                    progress(Progress(states.n, e_dst.n, d, level_end - hi, last_report - t0))
                 if stop_at_first and len(found) == len(invariants) + len(aprops) and found:
                     complete, reason = False, "stopped at first violation"
                     raise _Stop
             check_states(level_end, states.n)
             level_start, level_end, d = level_end, states.n, d + 1
+            levels.append(level_end)
     except _Stop:
         pass
     except KeyboardInterrupt:
@@ -709,7 +830,7 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
         check_states(checked_to, states.n)
     seconds = time.monotonic() - t0
     if progress is not None:
-        progress(Progress(states.n, e_src.n, d, 0, seconds))
+        progress(Progress(states.n, e_dst.n, d, 0, seconds))
     stats: dict[str, Any] = {"engine": engine}
     if fast is not None:
         stats.update(visited_bytes=visited.nbytes, visited_slots=visited.cap)  # type: ignore[attr-defined]
@@ -718,8 +839,16 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
     else:
         stats.update(visited_bytes=sum(f.nbytes + i.nbytes for f, i in visited.runs))
     del visited, fast
+    n = states.n
+    lv = np.array([x for x in levels if x < n] + [n], dtype=np.int64)
+    # out-degrees to offsets; the states never expanded (a bound, Ctrl-C) have none
+    e = e_dst.n
+    indptr = np.zeros(n + 1, dtype=np.int32 if e < 2 ** 31 - 1 else np.int64)
+    np.cumsum(deg.view(), out=indptr[1:deg.n + 1])
+    indptr[deg.n + 1:] = e
+    del deg
     return StateGraph(model, layout, states.final(), parent.final(), pact.final(),
-                      depth.final(), e_src.final(), e_dst.final(), e_lab.final(),
+                      lv, indptr, e_dst.final(), e_lab.final(),
                       n_initial, n_expanded, complete, reason, seconds, found, stats)
 
 
@@ -728,9 +857,9 @@ class _Stop(Exception):
 
 
 def _expand_chunk(layout: Layout, acts: Sequence[_Compiled], aprops_for: dict[int, list[ActionAlways]],
-                  states: _Store, parent: _Store, pact: _Store, depth: _Store,
-                  e_src: _Store, e_dst: _Store, e_lab: _Store, visited: _Visited,
-                  lo: int, hi: int, new_depth: int, found: dict) -> None:
+                  states: _Store, parent: _Store, pact: _Store,
+                  deg: _Store, e_dst: _Store, e_lab: _Store, visited: _Visited,
+                  lo: int, hi: int, found: dict) -> None:
     F = states.view()[lo:hi].copy()
     m = F.shape[0]
     ev = VecEval(layout, F)
@@ -770,6 +899,7 @@ def _expand_chunk(layout: Layout, acts: Sequence[_Compiled], aprops_for: dict[in
         cand_src.append(rows.astype(np.int64) + lo)
         cand_lab.append(np.full(rows.size, ca.index, dtype=np.int32))
     if not cand_w:
+        deg.extend_const(0, m)
         return
     C = np.concatenate(cand_w)
     src = np.concatenate(cand_src)
@@ -807,11 +937,11 @@ def _expand_chunk(layout: Layout, acts: Sequence[_Compiled], aprops_for: dict[in
         states.extend(C[rep_rows])
         parent.extend(src[rep_rows])
         pact.extend(lab[rep_rows])
-        depth.extend(np.full(rep_rows.size, new_depth, dtype=np.int32))
         visited.add(fp[rep_rows], base + np.arange(reps.size, dtype=np.int64))
-    e_src.extend(src.astype(np.int32))
-    e_dst.extend(dst.astype(np.int32))
-    e_lab.extend(lab)
+    o = np.lexsort((lab, src))                       # CSR: (source, label) order
+    deg.extend(np.bincount(src - lo, minlength=m).astype(deg.a.dtype))
+    e_dst.extend(dst[o].astype(np.int32))
+    e_lab.extend(lab[o])
 
 
 def _apply(layout: Layout, ca: _Compiled, sub: np.ndarray) -> np.ndarray:

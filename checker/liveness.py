@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -45,8 +45,12 @@ try:  # the SCC routine behind connected_components, on int32 CSR arrays without
     from scipy.sparse.csgraph._traversal import _connected_components_directed as _scc_int32
 except ImportError:  # pragma: no cover - another SciPy layout: the public API is used
     _scc_int32 = None
+try:  # ... and the breadth-first search behind breadth_first_order
+    from scipy.sparse.csgraph._traversal import _breadth_first_directed as _bfs_int32
+except ImportError:  # pragma: no cover - another SciPy layout: the NumPy level-by-level search
+    _bfs_int32 = None
 
-__all__ = ["FairGraph", "GraphIndex", "Lasso", "fair_components", "fair_labels", "components_of", "reach_within",
+__all__ = ["FairGraph", "GraphIndex", "Lasso", "fair_components", "fair_labels", "components_of", "reach_within", "reach_in",
            "find_lasso", "check_lasso", "LassoError"]
 
 NONE, WEAK, STRONG = 0, 1, 2
@@ -61,11 +65,12 @@ class LassoError(AssertionError):
 class FairGraph:
     """The full transition graph with a fairness kind per edge label.
 
-    ``expanded`` marks states whose out-edges are all known.
+    ``expanded`` marks states whose out-edges are all known.  ``src`` may be None when ``index``
+    is given (a CSR graph, edges in (source, label) order): sources then come from its offsets.
     """
 
     n: int
-    src: np.ndarray
+    src: np.ndarray | None
     dst: np.ndarray
     lab: np.ndarray
     kind: np.ndarray          # kind[label] in {NONE, WEAK, STRONG}
@@ -79,18 +84,23 @@ class FairGraph:
     @property
     def idx(self) -> "GraphIndex":
         if self.index is None:
+            if self.src is None:
+                raise ValueError("FairGraph without src needs its GraphIndex")
             self.index = GraphIndex(self.n, self.src, self.dst, self.lab)
         return self.index
+
+    def src_of(self, e: np.ndarray) -> np.ndarray:
+        """The source state of the given edge ids."""
+        return self.src[e] if self.src is not None else self.idx.src_of(e)
 
     def fair_out(self) -> np.ndarray:
         """bool[n]: the state has an out-edge of a fair (weak or strong) action instance."""
         hit = self.__dict__.get("_fair_out")
         if hit is None:
             hit = np.zeros(self.n, dtype=bool)
-            for lo in range(0, self.src.size, _EDGE_STEP):
-                hi = lo + _EDGE_STEP
+            for lo, hi, s, _ in self.idx.edge_chunks():
                 fair = self.kind[self.lab[lo:hi]] != NONE
-                hit[self.src[lo:hi][fair]] = True
+                hit[s[fair]] = True
             self.__dict__["_fair_out"] = hit
         return hit
 
@@ -113,18 +123,6 @@ class Lasso:
         return self.prefix[-1][1]
 
 
-def _scc(nodes: np.ndarray, g: FairGraph, node_mask: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
-    """SCC label for each node in ``nodes`` (a sorted array); returns (labels, count, inside-edge ids)."""
-    local = np.full(g.n, -1, dtype=np.int64)
-    local[nodes] = np.arange(nodes.size)
-    e = np.flatnonzero(node_mask[g.src] & node_mask[g.dst])
-    a = local[g.src[e]]
-    b = local[g.dst[e]]
-    m = csr_matrix((np.ones(e.size, dtype=np.int8), (a, b)), shape=(nodes.size, nodes.size))
-    count, labels = connected_components(m, directed=True, connection="strong")
-    return labels.astype(np.int64), int(count), e
-
-
 class GraphIndex:
     """What every liveness question about one graph shares: the edges in (source, label) order
     with a CSR offset per state, and the strongly connected components of the whole graph.
@@ -133,28 +131,69 @@ class GraphIndex:
     property costs a reachability pass and work proportional to the cycles it touches.
     """
 
-    def __init__(self, n: int, src: np.ndarray, dst: np.ndarray, lab: np.ndarray,
-                 parallel: np.ndarray | None = None):
-        """``parallel``: when known exactly, the states with two out-edges to one state (parallel
-        edges, merged before the SCC routine); None: look at every state."""
+    def __init__(self, n: int, src: np.ndarray | None, dst: np.ndarray, lab: np.ndarray,
+                 parallel: np.ndarray | None = None, indptr: np.ndarray | None = None):
+        """Either ``src`` (edges in any order) or ``indptr`` (CSR: edges already in (source,
+        label) order, ``src`` None).  ``parallel``: when known exactly, the states with two
+        out-edges to one state (parallel edges, merged before the SCC routine); None: look at
+        every state."""
         self.n = n
         self.parallel = parallel
-        if src.size and not _sorted_pairs(src, lab):
-            self.perm: np.ndarray | None = np.lexsort((lab, src))
-            s, self.dst, self.lab = src[self.perm], dst[self.perm], lab[self.perm]
+        self.perm: np.ndarray | None = None
+        if indptr is not None:
+            self.dst, self.lab, self.indptr = dst, lab, indptr
+            self._src = None
         else:
-            self.perm = None
-            s, self.dst, self.lab = src, dst, lab
-        self.indptr = np.zeros(n + 1, dtype=np.int32 if s.size < 2 ** 31 - 1 else np.int64)
-        np.cumsum(np.bincount(s, minlength=n), out=self.indptr[1:])
+            if src is None:
+                raise ValueError("GraphIndex needs src or indptr")
+            if src.size and not _sorted_pairs(src, lab):
+                self.perm = np.lexsort((lab, src))
+                s, self.dst, self.lab = src[self.perm], dst[self.perm], lab[self.perm]
+            else:
+                s, self.dst, self.lab = src, dst, lab
+            self.indptr = np.zeros(n + 1, dtype=np.int32 if s.size < 2 ** 31 - 1 else np.int64)
+            np.cumsum(np.bincount(s, minlength=n), out=self.indptr[1:])
+            self._src = src                     # the caller's array (edge ids index it)
+        self._dst = dst
         self.selfloop = np.zeros(n, dtype=bool)
-        for lo in range(0, s.size, _EDGE_STEP):
-            a, b = s[lo:lo + _EDGE_STEP], self.dst[lo:lo + _EDGE_STEP]
+        for _, _, a, b in self.edge_chunks():
             self.selfloop[a[a == b]] = True
-        self._src, self._dst = src, dst         # the caller's arrays (edge ids index these)
         self._scc: tuple[np.ndarray, np.ndarray] | None = None
         self._cycle_edges: np.ndarray | None = None
         self._cyclic: np.ndarray | None = None
+
+    def src_of(self, e: np.ndarray) -> np.ndarray:
+        """The source of the given edge ids (indices into the caller's arrays)."""
+        if self._src is not None:
+            return self._src[e]
+        return np.searchsorted(self.indptr, e, side="right") - 1
+
+    def row_chunks(self, step: int = _EDGE_STEP):
+        """``(r0, r1, lo, hi)``: consecutive states ``r0:r1`` whose out-edges (positions
+        ``lo:hi``) number about ``step``."""
+        ip = self.indptr
+        r0 = 0
+        while r0 < self.n:
+            r1 = int(np.searchsorted(ip, int(ip[r0]) + step, side="right")) - 1
+            r1 = min(self.n, max(r1, r0 + 1))
+            yield r0, r1, int(ip[r0]), int(ip[r1])
+            r0 = r1
+
+    def edge_chunks(self, step: int = _EDGE_STEP):
+        """``(lo, hi, src, dst)`` over the caller's edge ids ``lo:hi`` in bounded pieces (the
+        sources of a CSR graph are expanded piece by piece, never all at once)."""
+        e = int(self._dst.size)
+        if self._src is not None:
+            for lo in range(0, e, step):
+                hi = min(e, lo + step)
+                yield lo, hi, self._src[lo:hi], self._dst[lo:hi]
+            return
+        ip = self.indptr
+        for r0, r1, lo, hi in self.row_chunks(step):
+            if hi > lo:
+                s = np.repeat(np.arange(r0, r1, dtype=np.int32 if self.n < 2 ** 31 else np.int64),
+                              np.diff(ip[r0:r1 + 1]))
+                yield lo, hi, s, self._dst[lo:hi]
 
     def edge_ids(self, pos: np.ndarray) -> np.ndarray:
         """Edge ids (indices into the graph's arrays) of positions in (source, label) order."""
@@ -183,9 +222,7 @@ class GraphIndex:
         cycle can take."""
         if self._cycle_edges is None:
             labels, _ = self.scc()
-            src, dst = self._src, self._dst
-            parts = [lo + np.flatnonzero(labels[src[lo:lo + _EDGE_STEP]] == labels[dst[lo:lo + _EDGE_STEP]])
-                     for lo in range(0, src.size, _EDGE_STEP)]
+            parts = [lo + np.flatnonzero(labels[s] == labels[d]) for lo, _, s, d in self.edge_chunks()]
             self._cycle_edges = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         return self._cycle_edges
 
@@ -297,8 +334,9 @@ def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None) 
     lie in some fair component and a component number for each.
 
     ``first``: SCC labels of ``work`` when already known (skips the first SCC computation).
-    The edges are visited in chunks of states (two passes: what is taken inside a component,
-    then what is enabled), so the temporaries stay bounded whatever the graph's size.
+    The edges are visited in chunks of states (one pass: what is taken inside a component and
+    what is enabled; a second only for strongly fair labels), so the temporaries stay bounded
+    whatever the graph's size.
     """
     L = g.n_labels
     idx = g.idx
@@ -333,43 +371,49 @@ def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None) 
             np.cumsum(ip, out=ip)
             count, comp_local = strong_components(np.concatenate(parts) if parts else np.zeros(0, np.int32), ip, nw)
         size = np.bincount(comp_local, minlength=count)
-        # pass 1: (component, label) pairs taken on an edge inside a component
+        # one pass: the (component, label) pairs taken on an edge inside a component, and how
+        # many states of each component enable each weakly fair label (a state has at most one
+        # edge per label, so edges count states)
         space = count * L
         dense = space <= (1 << 25)
         tbl = np.zeros(space, dtype=bool) if dense else None
-        taken_parts = []
+        taken_parts: list[np.ndarray] = []
+        wk_keys: list[np.ndarray] = []
+        wk_counts: list[np.ndarray] = []
         for c0 in range(0, nw, _CHUNK):
-            s_loc, d_loc, lab = edges(min(nw, c0), min(nw, c0 + _CHUNK))
-            cs = comp_local[s_loc]
-            ins = d_loc >= 0
-            ins[ins] = comp_local[d_loc[ins]] == cs[ins]
-            keys = cs[ins].astype(np.int64) * L + lab[ins]
-            if dense:
-                tbl[keys] = True  # type: ignore[index]
-            else:
-                taken_parts.append(_distinct(keys))
-        taken = None if dense else _distinct(np.concatenate(taken_parts)) if taken_parts else np.zeros(0, np.int64)
-        # pass 2: fair instances enabled in a state, and whether taken in its component
-        bad_state = np.zeros(nw, dtype=bool)
-        comp_refine = np.zeros(count, dtype=bool)
-        wk_keys, wk_counts = [], []
-        for c0 in range(0, nw, _CHUNK):
-            s_loc, _, lab = edges(min(nw, c0), min(nw, c0 + _CHUNK))
+            s_loc, d_loc, lab = edges(c0, min(nw, c0 + _CHUNK))
             kind = kind_of[lab]
             fair = kind != NONE
-            s_loc, lab, kind = s_loc[fair], lab[fair], kind[fair]
+            s_loc, d_loc, lab, kind = s_loc[fair], d_loc[fair], lab[fair], kind[fair]
             cs = comp_local[s_loc]
             key = cs.astype(np.int64) * L + lab
-            taken_f = tbl[key] if dense else np.isin(key, taken)  # type: ignore[index, arg-type]
-            sf_bad = (kind == STRONG) & ~taken_f
-            if sf_bad.any():
-                bad_state[s_loc[sf_bad]] = True
-                comp_refine[cs[sf_bad]] = True
-            wk = key[(kind == WEAK) & ~taken_f]
+            ins = d_loc >= 0
+            ins[ins] = comp_local[d_loc[ins]] == cs[ins]
+            if dense:
+                tbl[key[ins]] = True  # type: ignore[index]
+            else:
+                taken_parts.append(_distinct(key[ins]))
+            wk = key[kind == WEAK]
             if wk.size:
                 k_, n_ = _distinct_counts(wk)
                 wk_keys.append(k_)
                 wk_counts.append(n_)
+        taken = None if dense else _distinct(np.concatenate(taken_parts)) if taken_parts else np.zeros(0, np.int64)
+        # strong fairness (a second pass, only if some label is strongly fair): a state enabling
+        # an SF label that its component never takes is cut off, and the component refined
+        bad_state = np.zeros(nw, dtype=bool)
+        comp_refine = np.zeros(count, dtype=bool)
+        if (kind_of == STRONG).any():
+            for c0 in range(0, nw, _CHUNK):
+                s_loc, _, lab = edges(c0, min(nw, c0 + _CHUNK))
+                sf = kind_of[lab] == STRONG
+                s_loc, lab = s_loc[sf], lab[sf]
+                cs = comp_local[s_loc]
+                key = cs.astype(np.int64) * L + lab
+                taken_f = tbl[key] if dense else np.isin(key, taken)  # type: ignore[index, arg-type]
+                if not taken_f.all():
+                    bad_state[s_loc[~taken_f]] = True
+                    comp_refine[cs[~taken_f]] = True
         # weak fairness: enabled in every state of the component, never taken inside
         unfair = np.zeros(count, dtype=bool)
         if wk_keys:
@@ -383,7 +427,10 @@ def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None) 
             at = np.flatnonzero(start)
             ukeys, counts = keys[at], np.add.reduceat(cnts, at)
             full = counts == size[ukeys // L]
-            unfair[ukeys[full] // L] = True
+            if full.any():
+                fk = ukeys[full]
+                tk = tbl[fk] if dense else np.isin(fk, taken)  # type: ignore[index, arg-type]
+                unfair[fk[~tk] // L] = True
         good = ~unfair & ~comp_refine
         sel = good[comp_local]
         if sel.any():
@@ -429,7 +476,8 @@ def _cyclic_base(g: FairGraph, want: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return nodes[sel], cid[sel]
 
 
-def fair_labels(g: FairGraph, region: np.ndarray, sccs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def fair_labels(g: FairGraph, region: np.ndarray, sccs: np.ndarray | None = None,
+                reach: "Callable[[], np.ndarray] | None" = None) -> tuple[np.ndarray, np.ndarray]:
     """Maximal fair components inside the boolean ``region`` as ``(nodes, cid)``: the sorted
     states that lie in one, and a component number per state (see :func:`fair_components`).
 
@@ -438,7 +486,21 @@ def fair_labels(g: FairGraph, region: np.ndarray, sccs: np.ndarray | None = None
     fairness (cached); only SCCs that the region cuts are analysed again.  ``sccs`` (bool per SCC
     of the whole graph, :meth:`GraphIndex.scc`): only components with a cycle inside these are
     wanted (no stuttering states).
+
+    ``reach``: when given, only the components inside the states it returns (a bool mask closed
+    under the region's edges, e.g. what a start reaches through the region) are wanted.  It is
+    called at most once, and only when needed: to cut down the SCCs that the region cuts (which
+    are analysed again) or to filter what was found; never when the region holds no candidate.
+    A component of the region that meets such a set lies inside it, so the answer is that of
+    ``fair_labels(g, reach())``.
     """
+    memo: list[np.ndarray] = []
+
+    def within() -> np.ndarray:
+        if not memo:
+            memo.append(reach())  # type: ignore[misc]
+        return memo[0]
+
     idx = g.idx
     labels, size = idx.scc()
     work = np.flatnonzero(region & g.expanded)
@@ -462,6 +524,8 @@ def fair_labels(g: FairGraph, region: np.ndarray, sccs: np.ndarray | None = None
             parts_c.append(bc + off)
             off += int(bc.max()) + 1
         cut = wc[~whole[labels[wc]]]
+        if cut.size and reach is not None:
+            cut = cut[within()[cut]]
         if cut.size:
             pn, pc = _fair_core(g, cut)
             if pn.size:
@@ -469,6 +533,9 @@ def fair_labels(g: FairGraph, region: np.ndarray, sccs: np.ndarray | None = None
                 parts_c.append(pc + off)
     nodes = np.concatenate(parts_n)
     cid = np.concatenate(parts_c)
+    if reach is not None and nodes.size:
+        sel = within()[nodes]
+        nodes, cid = nodes[sel], cid[sel]
     o = np.argsort(nodes, kind="stable")
     return nodes[o], cid[o]
 
@@ -497,14 +564,46 @@ def components_of(nodes: np.ndarray, cid: np.ndarray) -> list[np.ndarray]:
 
 def reach_within(g: FairGraph, starts: np.ndarray, region: np.ndarray) -> np.ndarray:
     """bool[n]: states reachable from ``starts`` (those inside ``region``) by edges inside
-    ``region`` (a level-synchronous BFS over the shared adjacency)."""
-    out = np.zeros(g.n, dtype=bool)
-    st = starts[region[starts]]
+    ``region`` (see :func:`reach_in`)."""
+    return reach_in(g.idx, starts, region)
+
+
+def reach_in(idx: "GraphIndex", starts: np.ndarray, region: np.ndarray | None = None) -> np.ndarray:
+    """bool[n]: states reachable from ``starts`` (those inside ``region``; None: everywhere) by
+    edges inside ``region``.
+
+    SciPy's compiled breadth-first search over the whole adjacency plus one extra node with an
+    edge to every start; the states outside the region are marked as already visited, so the
+    search never enters them (no filtered copy of the edges).  The level-by-level NumPy search
+    where that routine is missing or the graph is beyond int32."""
+    n = idx.n
+    out = np.zeros(n, dtype=bool)
+    st = np.asarray(starts, dtype=np.int64)
+    if region is not None:
+        st = st[region[st]]
     if st.size == 0:
         return out
+    if _bfs_int32 is not None and n + 1 < 2 ** 31 - 1 and idx.dst.size + st.size < 2 ** 31 - 1:
+        st = _distinct(st).astype(np.int32)
+        ind = np.concatenate([np.asarray(idx.dst, dtype=np.int32), st])
+        ip = np.empty(n + 2, dtype=np.int32)
+        ip[:n + 1] = idx.indptr
+        ip[n + 1] = ip[n] + st.size
+        order = np.empty(n + 1, dtype=np.int32)
+        pred = np.full(n + 1, -9999, dtype=np.int32)      # SciPy's "not visited"
+        if region is not None:
+            pred[:n][~region] = -1                         # outside the region: never entered
+        k = int(_bfs_int32(n, ind, ip, order, pred))
+        out[order[1:k]] = True
+        return out
+    return _reach_levels(idx, st, np.ones(n, dtype=bool) if region is None else region)
+
+
+def _reach_levels(idx: "GraphIndex", st: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """:func:`reach_in` level by level over the adjacency (NumPy only)."""
+    out = np.zeros(idx.n, dtype=bool)
     out[st] = True
     frontier = np.flatnonzero(out)
-    idx = g.idx
     while frontier.size:
         nxt = []
         for part in _by_edges(idx, frontier):
@@ -558,9 +657,10 @@ def _csr(g: FairGraph, edge_ids: np.ndarray) -> tuple[dict[int, tuple[int, int]]
     """Adjacency of the given edges for a Python BFS: ``({state: (first, end)}, dst, edge id)``,
     each state's edges in label order; only states with one of the edges appear (so the cost is
     that of the edges, not of the whole graph)."""
-    o = np.lexsort((g.lab[edge_ids], g.src[edge_ids]))
+    src = g.src_of(edge_ids)
+    o = np.lexsort((g.lab[edge_ids], src))
     e = edge_ids[o]
-    s = g.src[e]
+    s = src[o]
     if not s.size:
         return {}, [], []
     first = np.flatnonzero(np.concatenate([[True], s[1:] != s[:-1]]))
@@ -635,10 +735,10 @@ def find_lasso(g: FairGraph, comp: np.ndarray, entry_path: list[tuple[int, int]]
             obligations.append(("take", a))
         else:
             # weakly fair and not taken: visit a state where it is disabled
-            dis = set(np.setdiff1d(comp, g.src[oe[g.lab[oe] == a]]).tolist())
+            dis = set(np.setdiff1d(comp, g.src_of(oe[g.lab[oe] == a])).tolist())
             obligations.append(("visit", (a, dis)))
     if must_take is not None:
-        mt_in = must_take[inside_mask[g.src[must_take]] & inside_mask[g.dst[must_take]]]
+        mt_in = must_take[inside_mask[g.src_of(must_take)] & inside_mask[g.dst[must_take]]]
         mt = set(mt_in.tolist())                     # the edges of interest inside the component
         if not mt:
             raise LassoError("must-take edge not inside the component")
@@ -710,8 +810,10 @@ def _shorten(cycle: list[tuple[int, int]], s0: int, obligations: list[tuple[str,
              ie: np.ndarray, g: FairGraph) -> list[tuple[int, int]]:
     """Cut sub-loops (a state visited twice) whose removal keeps every obligation discharged."""
     on_cycle = np.array(sorted({s0} | {x for _, x in cycle}), dtype=np.int64)
-    mine = ie[np.isin(g.src[ie], on_cycle)]      # only the cycle's states are ever looked up
-    edge_of = {(int(s), int(a)): int(e) for s, a, e in zip(g.src[mine].tolist(), g.lab[mine].tolist(), mine.tolist())}
+    ie_src = g.src_of(ie)
+    on = np.isin(ie_src, on_cycle)                # only the cycle's states are ever looked up
+    mine = ie[on]
+    edge_of = {(int(s), int(a)): int(e) for s, a, e in zip(ie_src[on].tolist(), g.lab[mine].tolist(), mine.tolist())}
 
     def ok(cyc: list[tuple[int, int]]) -> bool:
         states = [s0] + [x for _, x in cyc]
@@ -755,8 +857,9 @@ def check_lasso(g: FairGraph, lasso: Lasso, must_take: np.ndarray | None = None)
     # the out-edges of the lasso's states (edge ids, ascending), through the shared adjacency
     pos, _ = g.idx.out_positions(np.array(sorted(srcs), dtype=np.int64))
     sel = np.sort(g.idx.edge_ids(pos))
-    for e in sel.tolist():
-        idx[(int(g.src[e]), int(g.lab[e]))] = e
+    sel_src = g.src_of(sel)
+    for s, e in zip(sel_src.tolist(), sel.tolist()):
+        idx[(int(s), int(g.lab[e]))] = e
     prev = lasso.prefix[0][1]
     used_edges = []
     for a, s in steps[1:]:
@@ -773,7 +876,7 @@ def check_lasso(g: FairGraph, lasso: Lasso, must_take: np.ndarray | None = None)
         raise LassoError("the cycle visits a state that was not expanded")
     enabled_sets = []
     for s in cyc_states:
-        oe = sel[g.src[sel] == s] if s in srcs else np.flatnonzero(g.src == s)
+        oe = sel[sel_src == s]                  # every cycle state is a step of the lasso
         enabled_sets.append({int(x) for x in g.lab[oe].tolist() if g.kind[int(x)] != NONE})
     always = set.intersection(*enabled_sets) if enabled_sets else set()
     for a in always:

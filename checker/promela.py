@@ -20,7 +20,7 @@ Two shapes are printed, both storing **exactly** the model's states (no intermed
 Shared conventions:
 
 * Each action is enabled iff ``action.enabled_expr()`` holds: the guard *and* a real change (a
-  no-op is not a transition).  The effect is a sequence of blocks of simultaneous assignments;
+  no-op is not a transition); the change test is left out where Z3 proves the guard implies it.  The effect is a sequence of blocks of simultaneous assignments;
   within a block an assignment whose right side reads a variable already assigned in that block
   goes through a ``hidden`` temporary (hidden globals are not part of the state vector).
 * Variables: ``bool`` for Bool, ``byte`` (or ``short``) holding the code for an Enum, and the
@@ -272,11 +272,15 @@ class _Effects:
         return out
 
 
-def enabled_expr(a: Action) -> Expr:
-    """``a.enabled_expr()``, with the no-op test simplified by the guard's equalities.
+def enabled_expr(a: Action, prove: bool = True) -> Expr:
+    """``a.enabled_expr()``, with the no-op test simplified, or dropped where it is implied.
 
     A guard conjunct ``v == c``, ``v`` or ``not v`` fixes ``v`` wherever the action is enabled, so
-    substituting it into the change test is sound; it often folds the test to true.
+    substituting it into the change test is sound; it often folds the test to true.  What remains
+    is dropped when Z3 proves that the guard implies it (``prove``): the change test compares the
+    composed post-state with the state, which Promela prints as a tree (the composed effect of an
+    action that carries the detailed GC's observation blocks prints to ~100-200 KB, and gcc then
+    takes minutes on pan.c); on every cert-manager configuration it is implied for every action.
     """
     facts: dict[Var, Expr] = {}
     for c in a.guard:
@@ -293,7 +297,19 @@ def enabled_expr(a: Action) -> Expr:
                 if x.op == "var" and y.op == "const":
                     facts[x.var] = y  # type: ignore[index]
     changes = substitute(a.changes_expr(), lambda v: facts.get(v))
+    if prove and changes is not TRUE and _implied(a.guard_expr, changes):
+        return a.guard_expr
     return and_(a.guard_expr, changes)
+
+
+def _implied(guard: Expr, changes: Expr) -> bool:
+    """Does Z3 prove ``guard => changes`` (within the domains) in a few seconds?"""
+    from certloop.checker.smt import Smt, SmtUnknown
+    try:
+        ok, _ = Smt(timeout_ms=5000).implies(guard, changes)
+    except SmtUnknown:
+        return False
+    return ok
 
 
 def export(model: Model, property: Property | str | None = None, *, domain_asserts: bool = True) -> str:

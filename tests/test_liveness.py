@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from certloop.checker.check import HOLDS, UNKNOWN, VIOLATED, check, fair_graph
 from certloop.checker.expr import Bool, IntRange, Schema, and_, evaluate, ite, or_, prime
 from certloop.checker.liveness import (
-    NONE, STRONG, WEAK, FairGraph, Lasso, LassoError, _scc, check_lasso, fair_components,
+    NONE, STRONG, WEAK, FairGraph, GraphIndex, Lasso, LassoError, _reach_levels, reach_within, strong_components,
+    check_lasso, fair_components,
 )
 from certloop.checker.spec import (
     Conjunct, Eventually, FairCycleFree, Fairness, LeadsTo, Model,
@@ -601,17 +602,22 @@ def test_oracle_random_graphs(helpers, case):
     st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n),
     st.sets(st.integers(0, n - 1)))))
 def test_scc_matches_networkx(case):
+    """The SCC routine (SciPy's, on int32 CSR arrays, parallel edges merged first) on induced
+    subgraphs with self-loops and parallel edges, against networkx."""
     n, edges, removed = case
-    src = np.array([a for a, _ in edges], dtype=np.int64)
-    dst = np.array([b for _, b in edges], dtype=np.int64)
-    g = FairGraph(n, src, dst, np.zeros(len(edges), dtype=np.int64), np.array([NONE], dtype=np.int8),
-                  np.ones(n, dtype=bool))
     nodes = np.array(sorted(set(range(n)) - removed), dtype=np.int64)
     if nodes.size == 0:
         return
     mask = np.zeros(n, dtype=bool)
     mask[nodes] = True
-    labels, count, inside = _scc(nodes, g, mask)
+    local = np.full(n, -1, dtype=np.int64)
+    local[nodes] = np.arange(nodes.size)
+    inside = sorted((int(local[a]), int(local[b])) for a, b in edges if mask[a] and mask[b])
+    indices = np.array([b for _, b in inside], dtype=np.int32)
+    indptr = np.zeros(nodes.size + 1, dtype=np.int32)
+    np.cumsum(np.bincount(np.array([a for a, _ in inside], dtype=np.int64), minlength=nodes.size),
+              out=indptr[1:])
+    count, labels = strong_components(indices, indptr, int(nodes.size))
     ours = {}
     for node, c in zip(nodes.tolist(), labels.tolist()):
         ours.setdefault(c, set()).add(node)
@@ -621,7 +627,6 @@ def test_scc_matches_networkx(case):
     theirs = {frozenset(c) for c in nx.strongly_connected_components(G)}
     assert {frozenset(c) for c in ours.values()} == theirs
     assert count == len(theirs)
-    assert sorted(inside.tolist()) == [i for i, (a, b) in enumerate(edges) if mask[a] and mask[b]]
 
 
 @settings(max_examples=200, derandomize=True, deadline=None, database=None)
@@ -708,3 +713,37 @@ def test_larger_random_graphs_match_networkx_oracle(helpers, case):
     if fair:
         qe = helpers.in_set(s, Q)
         helpers.verify_lasso(g, res.trace, start_pred=helpers.in_set(s, P) & ~qe, region_pred=~qe)
+
+
+@settings(max_examples=150, derandomize=True, deadline=None, database=None)
+@given(st.integers(1, 25).flatmap(lambda n: st.tuples(
+    st.just(n),
+    st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n),
+    st.sets(st.integers(0, n - 1)),
+    st.sets(st.integers(0, n - 1), min_size=1))))
+def test_reach_within_matches_networkx(case):
+    """Reachability inside a region: SciPy's search (states outside the region pre-marked as
+    visited, one extra node feeding every start) and the NumPy level-by-level search agree with
+    networkx, on CSR graphs (edges in (source, label) order) with self-loops and parallel edges."""
+    n, edges, outside, starts = case
+    edges = sorted(edges)
+    src = np.array([a for a, _ in edges], dtype=np.int64)
+    dst = np.array([b for _, b in edges], dtype=np.int32)
+    lab = np.zeros(len(edges), dtype=np.int8)
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+    idx = GraphIndex(n, None, dst, lab, indptr=indptr)
+    g = FairGraph(n, None, dst, lab, np.array([NONE], dtype=np.int8), np.ones(n, dtype=bool), idx)
+    region = np.ones(n, dtype=bool)
+    region[list(outside)] = False
+    st_arr = np.array(sorted(starts), dtype=np.int64)
+    G = nx.DiGraph()
+    G.add_nodes_from(range(n))
+    G.add_edges_from((a, b) for a, b in edges if region[a] and region[b])
+    want = np.zeros(n, dtype=bool)
+    for s0 in st_arr[region[st_arr]].tolist():
+        want[list(nx.descendants(G, s0) | {s0})] = True
+    assert np.array_equal(reach_within(g, st_arr, region), want)
+    inside = st_arr[region[st_arr]]
+    assert np.array_equal(_reach_levels(idx, inside, region) if inside.size else np.zeros(n, dtype=bool), want)
+    assert np.array_equal(g.src_of(np.arange(len(edges))), src)
