@@ -225,7 +225,8 @@ class _Store:
 
     def _reserve(self, need: int) -> None:
         if need > self.a.shape[0]:
-            grow = 1.5 if self.inplace else 2
+            grow = 1.125 if self.inplace else 2      # realloc moves pages (mremap), never copies:
+            # a small step costs little and keeps the zero-filled, resident slack small
             cap = max(need, int(grow * self.a.shape[0]))
             if self.inplace:
                 self.a.resize((cap,) + self.a.shape[1:], refcheck=False)
@@ -250,6 +251,10 @@ class _Store:
         self.a[self.n:need] = value
         self.n = need
 
+    @property
+    def dtype(self) -> np.dtype:
+        return self.a.dtype
+
     def view(self) -> np.ndarray:
         return self.a[:self.n]
 
@@ -259,6 +264,76 @@ class _Store:
             self.a.resize((self.n,) + self.a.shape[1:], refcheck=False)
             return self.a
         return self.a[:self.n].copy()
+
+
+class _SegStore:
+    """An append-only 1-D array kept as fixed-size segments (the compiled engine's parents,
+    actions, out-degrees and edges).
+
+    Growing never copies and never touches memory ahead of use (``ndarray.resize`` zero-fills
+    the whole new capacity, so a 1.5x growth step costs up to 50 % more resident memory);
+    :meth:`final` builds the one contiguous array segment by segment, freeing each as it goes,
+    so the peak is the data plus one segment.
+    """
+
+    SEG = 1 << 24
+
+    def __init__(self, dtype: Any):
+        self.dtype = np.dtype(dtype)
+        self.segs: list[np.ndarray] = []
+        self._n = 0
+
+    @property
+    def n(self) -> int:
+        return self._n
+
+    @n.setter
+    def n(self, value: int) -> None:          # a rollback: shrink to ``value`` entries
+        self._n = value
+        keep = (value + self.SEG - 1) // self.SEG
+        del self.segs[keep:]
+
+    @property
+    def nbytes(self) -> int:
+        return self._n * self.dtype.itemsize
+
+    def _widen(self, value: int) -> None:
+        if np.issubdtype(self.dtype, np.integer) and value > np.iinfo(self.dtype).max:
+            self.dtype = np.dtype(next(t for t in (np.int16, np.int32, np.int64) if value <= np.iinfo(t).max))
+            self.segs = [x.astype(self.dtype) for x in self.segs]
+
+    def extend(self, rows: np.ndarray) -> None:
+        k, off = int(rows.shape[0]), 0
+        while off < k:
+            si, at = divmod(self._n, self.SEG)
+            if si == len(self.segs):
+                self.segs.append(np.empty(self.SEG, dtype=self.dtype))
+            take = min(k - off, self.SEG - at)
+            self.segs[si][at:at + take] = rows[off:off + take]
+            self._n += take
+            off += take
+
+    def extend_const(self, value: int, count: int) -> None:
+        self._widen(value)
+        k = 0
+        while k < count:
+            si, at = divmod(self._n, self.SEG)
+            if si == len(self.segs):
+                self.segs.append(np.empty(self.SEG, dtype=self.dtype))
+            take = min(count - k, self.SEG - at)
+            self.segs[si][at:at + take] = value
+            self._n += take
+            k += take
+
+    def final(self) -> np.ndarray:
+        out = np.empty(self._n, dtype=self.dtype)
+        for i in range(len(self.segs)):
+            lo = i * self.SEG
+            hi = min(self._n, lo + self.SEG)
+            out[lo:hi] = self.segs[i][:hi - lo]
+            self.segs[i] = np.empty(0, dtype=self.dtype)      # freed as soon as it is copied
+        self.segs = []
+        return out
 
 
 def tail_dtype(layout: Layout) -> Any:
@@ -485,7 +560,7 @@ class _Fast:
         self.states, self.parent, self.pact = states, parent, pact
         self.deg, self.e_dst, self.e_lab = deg, e_dst, e_lab
         self.table = table
-        self.lab_dtype = e_lab.a.dtype
+        self.lab_dtype = e_lab.dtype
         self.parallel: list[np.ndarray] = []      # states with two actions leading to one state
 
     def expand(self, lo: int, hi: int, found: dict) -> None:
@@ -683,7 +758,7 @@ class _Fast:
             self.table.insert(rfp[newg], base + np.arange(newg.size))
         dst = np.empty(k, dtype=np.int64)
         dst[c_sorted] = rid[group]
-        self.deg.extend(np.bincount(rows, minlength=m).astype(self.deg.a.dtype))
+        self.deg.extend(np.bincount(rows, minlength=m).astype(self.deg.dtype))
         self.e_dst.extend(dst[order])
         self.e_lab.extend(labs[order])
 
@@ -729,11 +804,11 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
     else:
         lab_t = np.int8 if na < (1 << 7) else np.int16 if na < (1 << 15) else np.int32
         states = _RowStore(layout)  # type: ignore[assignment]
-        parent = _Store(0, np.int32, inplace=True)
-        pact = _Store(0, lab_t, inplace=True)
-        deg = _Store(0, deg_t, inplace=True)
-        e_dst = _Store(0, np.int32, inplace=True)
-        e_lab = _Store(0, lab_t, inplace=True)
+        parent = _SegStore(np.int32)  # type: ignore[assignment]
+        pact = _SegStore(lab_t)  # type: ignore[assignment]
+        deg = _SegStore(deg_t)  # type: ignore[assignment]
+        e_dst = _SegStore(np.int32)  # type: ignore[assignment]
+        e_lab = _SegStore(lab_t)  # type: ignore[assignment]
         visited = _Table(states)  # type: ignore[assignment]
         fast = _Fast(model, layout, aprops, states, parent, pact, deg, e_dst, e_lab,
                      visited)  # type: ignore[arg-type]
@@ -844,8 +919,9 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
     # out-degrees to offsets; the states never expanded (a bound, Ctrl-C) have none
     e = e_dst.n
     indptr = np.zeros(n + 1, dtype=np.int32 if e < 2 ** 31 - 1 else np.int64)
-    np.cumsum(deg.view(), out=indptr[1:deg.n + 1])
-    indptr[deg.n + 1:] = e
+    nd = deg.n
+    np.cumsum(deg.final(), out=indptr[1:nd + 1])
+    indptr[nd + 1:] = e
     del deg
     return StateGraph(model, layout, states.final(), parent.final(), pact.final(),
                       lv, indptr, e_dst.final(), e_lab.final(),
@@ -939,7 +1015,7 @@ def _expand_chunk(layout: Layout, acts: Sequence[_Compiled], aprops_for: dict[in
         pact.extend(lab[rep_rows])
         visited.add(fp[rep_rows], base + np.arange(reps.size, dtype=np.int64))
     o = np.lexsort((lab, src))                       # CSR: (source, label) order
-    deg.extend(np.bincount(src - lo, minlength=m).astype(deg.a.dtype))
+    deg.extend(np.bincount(src - lo, minlength=m).astype(deg.dtype))
     e_dst.extend(dst[o].astype(np.int32))
     e_lab.extend(lab[o])
 

@@ -240,17 +240,29 @@ def strong_components(indices: np.ndarray, indptr: np.ndarray, n: int,
 
     SciPy's ``connected_components`` first converts its input to a float64 CSR matrix (8 bytes per
     edge); its int32 routine is called directly when available and the graph fits int32.  That
-    routine loops forever on a row holding one edge twice, so parallel edges are merged first:
-    in the rows listed in ``parallel`` (when the caller knows them exactly) or in every row."""
-    if indices.size < 2 ** 31 - 1 and n < 2 ** 31 - 1:
+    routine loops forever on a row holding one edge twice (a self-loop twice is fine).  When the
+    caller knows exactly which rows hold parallel edges (``parallel``), the later copies are turned
+    into self-loops for the call and restored afterwards (self-loops change no component), so no
+    copy of the edges is made; otherwise every row is deduplicated into a new array."""
+    if indices.size < 2 ** 31 - 1 and n < 2 ** 31 - 1 and _scc_int32 is not None:
+        ind = np.ascontiguousarray(indices, dtype=np.int32)
         if parallel is not None:
-            ind, ip = _merge_rows(indices, indptr, n, parallel)
-        else:
-            ind, ip = _simple_csr(indices, indptr, n)
-        if _scc_int32 is not None:
+            ip = np.ascontiguousarray(indptr, dtype=np.int32)
+            drop, rows = _later_copies(ind, ip, n, parallel)
+            saved = ind[drop]
             labels = np.full(n, -1, dtype=np.int32)      # as the public wrapper prepares it
-            count = _scc_int32(ind, ip, labels)
+            try:
+                ind[drop] = rows
+                count = _scc_int32(ind, ip, labels)
+            finally:
+                ind[drop] = saved
             return int(count), labels
+        ind, ip = _simple_csr(ind, indptr, n)
+        labels = np.full(n, -1, dtype=np.int32)
+        count = _scc_int32(ind, ip, labels)
+        return int(count), labels
+    if indices.size < 2 ** 31 - 1 and n < 2 ** 31 - 1:  # pragma: no cover - SciPy without the routine
+        ind, ip = _simple_csr(np.asarray(indices), indptr, n)
         m = csr_matrix((np.ones(ind.size, dtype=np.int8), ind, ip), shape=(n, n))
     else:  # pragma: no cover - beyond int32: let SciPy merge parallel edges from coordinates
         rows = np.repeat(np.arange(n), np.diff(indptr))
@@ -259,29 +271,22 @@ def strong_components(indices: np.ndarray, indptr: np.ndarray, n: int,
     return int(count), labels.astype(np.int32)
 
 
-def _merge_rows(indices: np.ndarray, indptr: np.ndarray, n: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """int32 CSR arrays with the parallel edges of the listed rows merged (the others kept)."""
+def _later_copies(ind: np.ndarray, indptr: np.ndarray, n: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the later copies of an edge within the listed rows, and the row of each."""
     ip64 = np.asarray(indptr, dtype=np.int64)
     rows = np.asarray(rows, dtype=np.int64)
-    ind = np.ascontiguousarray(indices, dtype=np.int32)
     if rows.size == 0:
-        return ind, np.ascontiguousarray(indptr, dtype=np.int32)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
     st = ip64[rows]
     deg = ip64[rows + 1] - st
     pos = np.repeat(st - (np.cumsum(deg) - deg), deg) + np.arange(int(deg.sum()))
+    owner = np.repeat(rows, deg)
     key = np.repeat(np.arange(rows.size, dtype=np.int64) * n, deg) + ind[pos]
     o = np.argsort(key, kind="stable")
     k_sorted = key[o]
     dup = np.zeros(pos.size, dtype=bool)
     dup[o[1:][k_sorted[1:] == k_sorted[:-1]]] = True      # a later copy of an edge of its row
-    drop = pos[dup]
-    keep = np.ones(ind.size, dtype=bool)
-    keep[drop] = False
-    counts = np.diff(ip64)
-    np.subtract.at(counts, np.searchsorted(ip64, drop, side="right") - 1, 1)
-    ip = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(counts, out=ip[1:])
-    return ind[keep], ip
+    return pos[dup], owner[dup].astype(np.int32)
 
 
 def _simple_csr(indices: np.ndarray, indptr: np.ndarray, n: int, step: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:

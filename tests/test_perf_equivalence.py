@@ -106,6 +106,25 @@ def test_cert_manager_configs_explore_identically(name, cfg, bound):
         assert_same_graph(ref, explore(m, max_states=bound, chunk=97))
 
 
+@pytest.mark.parametrize("seg", [1, 7, 1000])
+def test_segmented_stores_and_a_narrow_last_word(monkeypatch, seg):
+    """Tiny segments (every append crosses a boundary) give the same graph; the last packed word
+    is stored narrow and read back as uint64 words."""
+    from certloop.checker import explore as explore_mod
+    m = _world(Config(gc="abstract").with_caches("fresh")).model
+    ref = explore(m, engine="reference")
+    monkeypatch.setattr(explore_mod._SegStore, "SEG", seg)
+    new = explore(m, chunk=33)
+    assert_same_graph(ref, new)
+    assert isinstance(new.states, explore_mod.PackedRows)
+    assert new.states.tail.dtype.itemsize < 8 or new.layout.total_bits % 64 > 32
+    assert np.array_equal(new.states[5], np.asarray(ref.states)[5])
+    assert np.array_equal(new.states[np.array([3, 1, 4])], np.asarray(ref.states)[[3, 1, 4]])
+    # a bound mid-level: the segments roll back with the stores
+    b_ref = explore(m, engine="reference", max_states=100, chunk=7)
+    assert_same_graph(b_ref, explore(m, max_states=100, chunk=7))
+
+
 def test_bounded_search_stops_at_the_same_chunk():
     m = _world(Config(gc="abstract")).model
     for bound, chunk in ((1000, 1 << 16), (5000, 333), (123, 7)):
