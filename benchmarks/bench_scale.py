@@ -14,13 +14,18 @@ Each configuration runs in a subprocess of its own (so that its peak RSS is its 
 * peak RSS of the process (``getrusage``), model building included;
 * the liveness properties of the scenario (LeadsTo, FairCycleFree): CPU seconds in total and
   as a percentage of the BFS, each verdict;
-* with ``--spin``: the same configuration exported to Promela and run by SPIN (count mode, exact
-  storage) when :func:`checker.promela.run_spin` is available: its state count and time ratio.
+* with ``--spin``: the same configuration exported to Promela and run by SPIN (``-DNOREDUCE
+  -DSAFETY``, exact storage, gcc flag ``--spin-opt``, compile included): its state and transition
+  counts (checked equal) and the certloop/SPIN wall and CPU ratios;
+* with ``--progress``: the search's progress every 30 s on stderr (long runs).
 
 Configurations (``--list``): the seed (v1.16, foreground delete during an issuance) with the
-detailed GC and every cache lagging; v1.18 with a lagging cert-manager cache in both GC modes;
-foreground-then-namespace deletion with the detailed GC and lagging caches; the seed with the
-abstract GC (a small reference point).
+detailed GC, caches fresh (the default scenario) and every cache lagging; v1.18 with a lagging
+cert-manager cache in both GC modes; foreground-then-namespace deletion with the detailed GC and
+caches fresh, cert-manager's cache lagging, or every cache lagging; the seed with the abstract GC
+and every cache lagging.
+
+Measured on this 2-core machine: see the closing note of issue 8 (and README "Scale").
 """
 
 from __future__ import annotations

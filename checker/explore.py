@@ -851,16 +851,19 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
     def check_states(lo: int, hi: int) -> None:
         nonlocal checked_to
         checked_to = max(checked_to, hi)
-        pending = [p for p in invariants if p.name not in found]
-        if not pending:
-            return
-        words = states.view()[lo:hi]
-        ev = VecEval(layout, np.asarray(words))
-        for p in pending:
-            val = ev.full(p.expr)
-            hit = np.flatnonzero(~val if isinstance(p, Always) else val)
-            if hit.size:
-                found[p.name] = Found(lo + int(hit[0]))
+        # in pieces: a level of tens of millions of states would otherwise need its words and
+        # every evaluated column (8 bytes per state each) at once
+        for c0 in range(lo, hi, chunk):
+            pending = [p for p in invariants if p.name not in found]
+            if not pending:
+                return
+            c1 = min(hi, c0 + chunk)
+            ev = VecEval(layout, np.asarray(states.view()[c0:c1]))
+            for p in pending:
+                val = ev.full(p.expr)
+                hit = np.flatnonzero(~val if isinstance(p, Always) else val)
+                if hit.size:
+                    found[p.name] = Found(c0 + int(hit[0]))
 
     check_states(0, n_initial)
     try:

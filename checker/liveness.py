@@ -98,9 +98,21 @@ class FairGraph:
         hit = self.__dict__.get("_fair_out")
         if hit is None:
             hit = np.zeros(self.n, dtype=bool)
-            for lo, hi, s, _ in self.idx.edge_chunks():
-                fair = self.kind[self.lab[lo:hi]] != NONE
-                hit[s[fair]] = True
+            idx = self.idx
+            if idx.perm is None and self.src is None:
+                # CSR: one "or" per row over the fair-label mask, no sources expanded
+                ip = idx.indptr
+                for r0, r1, lo, hi in idx.row_chunks():
+                    if hi == lo:
+                        continue
+                    fair = self.kind[self.lab[lo:hi]] != NONE
+                    st = np.asarray(ip[r0:r1], dtype=np.int64) - lo
+                    nz = np.asarray(ip[r0 + 1:r1 + 1], dtype=np.int64) - lo > st
+                    hit[r0:r1][nz] = np.logical_or.reduceat(fair, st[nz])
+            else:
+                for lo, hi, s, _ in idx.edge_chunks():
+                    fair = self.kind[self.lab[lo:hi]] != NONE
+                    hit[s[fair]] = True
             self.__dict__["_fair_out"] = hit
         return hit
 
@@ -222,7 +234,12 @@ class GraphIndex:
         cycle can take."""
         if self._cycle_edges is None:
             labels, _ = self.scc()
-            parts = [lo + np.flatnonzero(labels[s] == labels[d]) for lo, _, s, d in self.edge_chunks()]
+            if self._src is None:       # CSR: the source's label repeated over its edges
+                ip = self.indptr
+                parts = [lo + np.flatnonzero(np.repeat(labels[r0:r1], np.diff(ip[r0:r1 + 1])) == labels[self._dst[lo:hi]])
+                         for r0, r1, lo, hi in self.row_chunks() if hi > lo]
+            else:
+                parts = [lo + np.flatnonzero(labels[s] == labels[d]) for lo, _, s, d in self.edge_chunks()]
             self._cycle_edges = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         return self._cycle_edges
 
