@@ -114,6 +114,19 @@ def test_export_noop_rule_in_guards() -> None:
     assert "((v0_x_0 + v0_x_0) != v0_x_0)" in text
 
 
+def test_export_drops_the_noop_test_only_where_z3_proves_it() -> None:
+    """The change test stays where the guard allows a no-op (grid: x == 0 doubles to itself) and
+    is dropped where the guard implies a change (counter: x < 3 -> x := x + 1), so the
+    cert-manager models' composed post-states are not printed into every guard."""
+    from certloop.checker.promela import enabled_expr
+    g = grid(2, 4)
+    dbl = next(a for a in g.actions if a.label.startswith("grid.double"))
+    assert enabled_expr(dbl) is not dbl.guard_expr
+    inc = next(a for a in counter().actions if a.label == "counter.inc")
+    assert enabled_expr(inc) is inc.guard_expr
+    assert enabled_expr(inc, prove=False) is not inc.guard_expr       # x + 1 != x, left to Z3
+
+
 def test_export_refuses_strong_fairness_and_unsupported_properties() -> None:
     m = peterson()
     strong = Fairness("all_strong", ("every instance strongly fair",), lambda a: "strong")
