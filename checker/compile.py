@@ -584,6 +584,14 @@ class _Node:
         self.words: set[int] = set()  # words read in the subtree (including effects)
 
 
+def _field_masks(layout: Layout, vars: Any) -> list[int]:
+    """Per packed word, the mask of the bits of ``vars``."""
+    out = [0] * layout.W
+    for v in vars:
+        out[layout.word[v]] |= ((1 << layout.bits[v]) - 1) << layout.shift[v]
+    return out
+
+
 class CompiledModel:
     """Generated code for one model: ``expand`` over a chunk, and action-property checks.
 
@@ -611,9 +619,17 @@ class CompiledModel:
         self.source, self.expand = self._generate(order)
         self.suffix: Callable | None = None
         self.pair_preds: list[Callable] = []
+        self.suffix_read: list[int] = []
+        self.suffix_write: list[int] = []
         if self.split:
             self.suffix = self._generate_suffix()
             self.pair_preds = [compile_pair_predicate(layout, p.expr) for p in self.aprops]
+            # the fields the shared blocks read and write, as masks per word: their result
+            # depends on the read fields only, so the explorer runs them once per distinct
+            # projection onto those fields (far fewer than distinct states)
+            read = {n.var for n in postorder(*self.suffix_final.values()) if n.op == "var"}
+            self.suffix_read = _field_masks(layout, read)
+            self.suffix_write = _field_masks(layout, self.suffix_final.keys())
 
     # ---- a shared trailing sequence of effect blocks
     def _plan_split(self, post_cache: dict[int, list[Expr]]) -> int:

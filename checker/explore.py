@@ -636,7 +636,13 @@ class _Fast:
                 np.concatenate([x[2][j] for x in out], out=C1[j])
             else:
                 C1[j] = out[0][2][j]
-        fp = fingerprint(C1.T)
+        # the shared blocks read only some fields: run them once per distinct projection onto
+        # those fields, then merge the fields they write into each candidate
+        rmask, wmask = self.cm.suffix_read, self.cm.suffix_write
+        P = np.empty((W, k), dtype=U64)
+        for j in range(W):
+            np.bitwise_and(C1[j], U64(rmask[j]), out=P[j])
+        fp = fingerprint(P.T)
         o = np.argsort(fp)
         sfp = fp[o]
         first = np.empty(k, dtype=bool)
@@ -647,20 +653,27 @@ class _Fast:
         if not first.all():
             dup = np.flatnonzero(~first)
             a_i, b_i = o[dup], reps[group[dup]]
-            same = C1[0, a_i] == C1[0, b_i]
+            same = P[0, a_i] == P[0, b_i]
             for j in range(1, W):
-                same &= C1[j, a_i] == C1[j, b_i]
+                same &= P[j, a_i] == P[j, b_i]
             if not same.all():
                 raise FingerprintCollision("two distinct states share a 64-bit fingerprint; "
                                            "this is astronomically rare: please report it")
-        R = C1[:, reps]
+        R = P[:, reps]
         u = reps.size
         sub = self.SUB
         parts = [self.cm.suffix([R[j, s0:s0 + sub] for j in range(W)], min(u, s0 + sub) - s0)  # type: ignore[misc]
                  for s0 in range(0, u, sub)]
         inv = np.empty(k, dtype=np.int64)
         inv[o] = group
-        N2 = [(np.concatenate([p[j] for p in parts]) if len(parts) > 1 else parts[0][j])[inv] for j in range(W)]
+        N2 = []
+        for j in range(W):
+            if not wmask[j]:
+                N2.append(C1[j])
+                continue
+            sj = np.concatenate([p[j] for p in parts]) if len(parts) > 1 else parts[0][j]
+            keep = U64(~wmask[j] & 0xFFFFFFFFFFFFFFFF)
+            N2.append((C1[j] & keep) | (sj[inv] & U64(wmask[j])))
         rows = np.concatenate([x[1] for x in out]) if many else out[0][1]
         changed = N2[0] != Ft[0][rows]
         for j in range(1, W):
