@@ -32,6 +32,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from certloop.checker.expr import Expr, ModelError, Var, show
+from certloop.checker.liveness import row_of
 from certloop.checker.spec import Action, ActionAlways, Always, Model, Sometimes
 from certloop.checker.vector import DomainError, Layout, VecEval, fingerprint
 
@@ -119,7 +120,7 @@ class StateGraph:
 
     def edge_src(self, e: np.ndarray | int) -> np.ndarray:
         """The source state of the given edge ids."""
-        return np.searchsorted(self.indptr, e, side="right") - 1
+        return row_of(self.indptr, e)
 
     def out_edges(self, s: int) -> range:
         """The edge ids of state ``s``'s out-edges (in label order)."""

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -55,6 +55,7 @@ __all__ = ["FairGraph", "GraphIndex", "Lasso", "fair_components", "fair_labels",
 
 NONE, WEAK, STRONG = 0, 1, 2
 _EDGE_STEP = 1 << 22      # edges per pass over the edge arrays (bounded temporaries)
+_FEW_UNFAIR = 8           # up to this many unfair labels, fair_out locates the unfair edges only
 
 
 class LassoError(AssertionError):
@@ -99,7 +100,25 @@ class FairGraph:
         if hit is None:
             hit = np.zeros(self.n, dtype=bool)
             idx = self.idx
-            if idx.perm is None and self.src is None:
+            unfair = np.flatnonzero(self.kind == NONE)
+            if idx.perm is None and self.src is None and unfair.size <= _FEW_UNFAIR:
+                # CSR with few unfair labels (the user's actions): a state has a fair out-edge
+                # iff it has more out-edges than unfair ones; the unfair edges are found by a
+                # few comparisons over the labels and are rare, so only they are located
+                lab_t = self.lab.dtype.type
+                rows: list[np.ndarray] = []
+                for _, _, lo, hi in idx.row_chunks():
+                    part = self.lab[lo:hi]
+                    mask = np.zeros(hi - lo, dtype=bool)
+                    for u in unfair.tolist():
+                        mask |= part == lab_t(u)
+                    pos = np.flatnonzero(mask)
+                    if pos.size:
+                        rows.append(np.asarray(idx.src_of(pos + lo), dtype=np.int32))
+                unfair_deg = (np.bincount(np.concatenate(rows), minlength=self.n) if rows
+                              else np.zeros(self.n, dtype=np.int64))
+                hit = np.diff(np.asarray(idx.indptr, dtype=np.int64)) > unfair_deg
+            elif idx.perm is None and self.src is None:
                 # CSR: one "or" per row over the fair-label mask, no sources expanded
                 ip = idx.indptr
                 for r0, r1, lo, hi in idx.row_chunks():
@@ -178,7 +197,7 @@ class GraphIndex:
         """The source of the given edge ids (indices into the caller's arrays)."""
         if self._src is not None:
             return self._src[e]
-        return np.searchsorted(self.indptr, e, side="right") - 1
+        return row_of(self.indptr, e)
 
     def row_chunks(self, step: int = _EDGE_STEP):
         """``(r0, r1, lo, hi)``: consecutive states ``r0:r1`` whose out-edges (positions
@@ -186,7 +205,7 @@ class GraphIndex:
         ip = self.indptr
         r0 = 0
         while r0 < self.n:
-            r1 = int(np.searchsorted(ip, int(ip[r0]) + step, side="right")) - 1
+            r1 = int(np.searchsorted(ip, ip.dtype.type(min(int(ip[r0]) + step, int(ip[-1]))), side="right")) - 1
             r1 = min(self.n, max(r1, r0 + 1))
             yield r0, r1, int(ip[r0]), int(ip[r1])
             r0 = r1
@@ -249,6 +268,15 @@ class GraphIndex:
             labels, size = self.scc()
             self._cyclic = (size[labels] > 1) | self.selfloop
         return self._cyclic
+
+
+def row_of(indptr: np.ndarray, e: Any) -> np.ndarray:
+    """The row (source state) of each edge position ``e`` of a CSR graph.  The query is cast to
+    the offsets' dtype first: NumPy would otherwise convert the whole offset array on every call."""
+    e = np.asarray(e)
+    if e.dtype != indptr.dtype and (e.size == 0 or int(e.max()) <= np.iinfo(indptr.dtype).max):
+        e = e.astype(indptr.dtype)
+    return np.searchsorted(indptr, e, side="right") - 1
 
 
 def strong_components(indices: np.ndarray, indptr: np.ndarray, n: int,
