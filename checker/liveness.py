@@ -56,6 +56,7 @@ __all__ = ["FairGraph", "GraphIndex", "Lasso", "fair_components", "fair_labels",
 NONE, WEAK, STRONG = 0, 1, 2
 _EDGE_STEP = 1 << 22      # edges per pass over the edge arrays (bounded temporaries)
 _FEW_UNFAIR = 8           # up to this many unfair labels, fair_out locates the unfair edges only
+_SMALL_KEYS = 1 << 20     # up to this many (component, label) pairs, fairness counts in a table
 
 
 class LassoError(AssertionError):
@@ -430,6 +431,9 @@ def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None) 
         taken_parts: list[np.ndarray] = []
         wk_keys: list[np.ndarray] = []
         wk_counts: list[np.ndarray] = []
+        # few (component, label) pairs (a few large SCCs): count them in a table, no sorting
+        small = space <= _SMALL_KEYS
+        wk_table = np.zeros(space, dtype=np.int64) if small else None
         for c0 in range(0, nw, _CHUNK):
             s_loc, d_loc, lab = edges(c0, min(nw, c0 + _CHUNK))
             kind = kind_of[lab]
@@ -444,7 +448,9 @@ def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None) 
             else:
                 taken_parts.append(_distinct(key[ins]))
             wk = key[kind == WEAK]
-            if wk.size:
+            if wk.size and small:
+                wk_table += np.bincount(wk, minlength=space)  # type: ignore[operator]
+            elif wk.size:
                 k_, n_ = _distinct_counts(wk)
                 wk_keys.append(k_)
                 wk_counts.append(n_)
@@ -466,7 +472,12 @@ def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None) 
                     comp_refine[cs[~taken_f]] = True
         # weak fairness: enabled in every state of the component, never taken inside
         unfair = np.zeros(count, dtype=bool)
-        if wk_keys:
+        if small:
+            full = np.flatnonzero(wk_table == np.repeat(size, L))  # type: ignore[operator]
+            if full.size:
+                tk = tbl[full] if dense else np.isin(full, taken)  # type: ignore[index, arg-type]
+                unfair[full[~tk] // L] = True
+        elif wk_keys:
             keys = np.concatenate(wk_keys)
             cnts = np.concatenate(wk_counts)
             o = np.argsort(keys, kind="stable")

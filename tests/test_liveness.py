@@ -757,9 +757,12 @@ def test_reach_within_matches_networkx(case):
     assert np.array_equal(g.src_of(np.arange(len(edges))), src)
 
 
-def test_fair_out_by_label_mask_matches_too(helpers, monkeypatch):
-    """With many unfair labels fair_out ORs a per-edge mask per row instead of counting the
-    unfair edges: the oracle comparison passes on that path too."""
+@pytest.mark.parametrize("knob,value", [("_FEW_UNFAIR", -1), ("_SMALL_KEYS", -1)])
+def test_the_other_paths_match_too(helpers, monkeypatch, knob, value):
+    """The paths that small test graphs never take: fair_out by a per-edge mask OR-ed per row
+    (many unfair labels), and weak fairness by sorted (component, label) keys (many components):
+    the oracle comparisons pass on them too."""
     from certloop.checker import liveness
-    monkeypatch.setattr(liveness, "_FEW_UNFAIR", -1)
+    monkeypatch.setattr(liveness, knob, value)
     test_oracle_random_graphs(helpers)
+    test_fair_components_are_fair_sccs(helpers)
