@@ -434,20 +434,23 @@ def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None) 
         # few (component, label) pairs (a few large SCCs): count them in a table, no sorting
         small = space <= _SMALL_KEYS
         wk_table = np.zeros(space, dtype=np.int64) if small else None
+        # (the pairs of unfair labels are recorded too and never looked at: no filtering pass)
+        comp_ext = np.append(comp_local, np.int32(-1)).astype(np.int32)   # local -1: outside work
+        weak_lab = kind_of == WEAK
         for c0 in range(0, nw, _CHUNK):
-            s_loc, d_loc, lab = edges(c0, min(nw, c0 + _CHUNK))
-            kind = kind_of[lab]
-            fair = kind != NONE
-            s_loc, d_loc, lab, kind = s_loc[fair], d_loc[fair], lab[fair], kind[fair]
-            cs = comp_local[s_loc]
+            c1 = min(nw, c0 + _CHUNK)
+            pos, deg = idx.out_positions(work[c0:c1])
+            if not pos.size:
+                continue
+            lab = idx.lab[pos]
+            cs = np.repeat(comp_local[c0:c1], deg)
+            ins = comp_ext[local[idx.dst[pos]]] == cs
             key = cs.astype(np.int64) * L + lab
-            ins = d_loc >= 0
-            ins[ins] = comp_local[d_loc[ins]] == cs[ins]
             if dense:
                 tbl[key[ins]] = True  # type: ignore[index]
             else:
                 taken_parts.append(_distinct(key[ins]))
-            wk = key[kind == WEAK]
+            wk = key[weak_lab[lab]]
             if wk.size and small:
                 wk_table += np.bincount(wk, minlength=space)  # type: ignore[operator]
             elif wk.size:
