@@ -58,6 +58,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -525,11 +526,27 @@ def spin_available() -> bool:
 
 
 def _run(cmd: list[str], cwd: str, timeout: float | None) -> str:
+    """Run a tool in its own process group: on a timeout the whole group is killed (gcc's cc1 is
+    a grandchild that would otherwise keep compiling after gcc is gone)."""
+    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
     try:
-        p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        stdout, stderr = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as err:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:  # pragma: no cover - it ended in between
+            pass
+        p.communicate()
         raise SpinError(f"{' '.join(cmd)}: timed out after {timeout} s") from err
-    out = p.stdout + p.stderr
+    except BaseException:            # Ctrl-C: leave nothing running behind
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:  # pragma: no cover
+            pass
+        p.communicate()
+        raise
+    out = stdout + stderr
     if p.returncode != 0 and not (cmd[0].startswith("./pan") and "errors:" in out):
         raise SpinError(f"{' '.join(cmd)} failed (exit {p.returncode}) in {cwd}:\n{out[-4000:]}")
     return out

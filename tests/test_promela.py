@@ -312,3 +312,22 @@ def test_runner_workdir_and_depth_retry(tmp_path: Any) -> None:
     assert (tmp_path / "spin" / "model.pml").exists() and r.workdir == str(tmp_path / "spin")
     with pytest.raises(ModelError, match="liveness mode needs"):
         run_spin(m, mode="liveness", property="in_range")
+
+
+def test_a_timed_out_tool_leaves_no_process_behind(tmp_path: Any) -> None:
+    """A timeout kills the tool's whole process group (gcc's cc1 is a grandchild)."""
+    import time as _time
+    from certloop.checker.promela import SpinError, _run
+    marker = tmp_path / "child.pid"
+    script = f"sh -c 'echo $$ > {marker}; sleep 30' & wait"
+    t0 = _time.monotonic()
+    with pytest.raises(SpinError, match="timed out"):
+        _run(["sh", "-c", script], str(tmp_path), 0.5)
+    assert _time.monotonic() - t0 < 10
+    pid = int(marker.read_text())
+    _time.sleep(0.2)
+    try:                                    # the grandchild is gone too (or a zombie: not running)
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        state = "gone"
+    assert state in ("gone", "Z", "X"), state
