@@ -611,9 +611,10 @@ class _Fast:
             v = self.model.schema.vars[vi]
             raise ModelError(f"action {act.label}: {DomainError(v, value, 0)}")
         if afound:
-            # the sequential order: actions by index within a chunk, the first row of each
+            # the first transition in BFS order: the lowest source state, then the lowest action
+            # (whatever the chunk and sub-chunk sizes)
             for pi in sorted({x[0] for x in afound}):
-                pa, a, row, post = min((x for x in afound if x[0] == pi), key=lambda x: x[1])
+                pa, a, row, post = min((x for x in afound if x[0] == pi), key=lambda x: (x[2], x[1]))
                 p = self.aprops[pi]
                 if p.name not in found:
                     found[p.name] = Found(lo + row, a, -1, np.array(post, dtype=U64))
@@ -686,7 +687,8 @@ class _Fast:
             if ci.size:
                 new.append((a, r[ci], tuple(N2[j][off:off + sz][ci] for j in range(W))))
             off += sz
-        # action properties: the first action (by index) with a violation, its first row
+        # action properties: the first violating row of each action (the caller picks the first
+        # transition in BFS order among them)
         for pi, p in enumerate(self.aprops):
             if not pend[pi]:
                 continue
@@ -697,7 +699,6 @@ class _Fast:
                 bad = np.flatnonzero(~np.asarray(ok, dtype=bool))
                 if bad.size:
                     afound.append((pi, a, int(r[bad[0]]), tuple(c[bad[0]] for c in cols)))
-                    break
         return new
 
     def _commit(self, out: list, lo: int, m: int) -> None:
@@ -955,6 +956,7 @@ def _expand_chunk(layout: Layout, acts: Sequence[_Compiled], aprops_for: dict[in
                   lo: int, hi: int, found: dict) -> None:
     F = states.view()[lo:hi].copy()
     m = F.shape[0]
+    afirst: dict[str, tuple[int, int, np.ndarray]] = {}   # the first violating transition (row, action)
     ev = VecEval(layout, F)
     cand_w: list[np.ndarray] = []
     cand_src: list[np.ndarray] = []
@@ -987,10 +989,14 @@ def _expand_chunk(layout: Layout, acts: Sequence[_Compiled], aprops_for: dict[in
             ok = VecEval(layout, sub, nxt=N).full(p.expr)
             bad = np.flatnonzero(~ok)
             if bad.size:
-                found[p.name] = Found(lo + int(rows[bad[0]]), ca.index, -1, N[bad[0]].copy())
+                first = (int(rows[bad[0]]), ca.index)
+                if p.name not in afirst or first < afirst[p.name][:2]:
+                    afirst[p.name] = (*first, N[bad[0]].copy())
         cand_w.append(N)
         cand_src.append(rows.astype(np.int64) + lo)
         cand_lab.append(np.full(rows.size, ca.index, dtype=np.int32))
+    for name, (row, a, post) in afirst.items():           # BFS order: lowest source, then action
+        found[name] = Found(lo + row, a, -1, post)
     if not cand_w:
         deg.extend_const(0, m)
         return

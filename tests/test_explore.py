@@ -320,3 +320,36 @@ def test_exit_codes():
     r = check(examples.counter(3, fair=False), max_states=2)
     assert {x.name: x.verdict for x in r.results}["reaches_top"] == VIOLATED
     assert r.exit_code == 1
+
+
+def test_first_action_violation_is_the_first_transition_in_bfs_order():
+    """An action invariant's counterexample is the first violating transition in BFS order (the
+    lowest source state, then the lowest action), whatever the chunk size and the engine: here
+    the violations of a later action sit on earlier states than those of an earlier one."""
+    from certloop.checker.examples import grid
+    from certloop.checker.expr import evaluate, prime
+    m = grid(2, 4)
+    xs = m.schema.vars
+    # level 1 is [(1,0), (0,1)]: the first violates only by grid.step(1) (action 2), the second
+    # only by grid.step(0) (action 0); the first in BFS order is state (1,0) with action 2
+    x0, x1 = xs[0].ref, xs[1].ref
+    m.add_property(ActionAlways("no_wrap_or_double1",
+                                expr=~((x0.eq(1) & x1.eq(0) & prime(x1).eq(1))
+                                       | (x0.eq(0) & x1.eq(1) & prime(x0).eq(1)))))
+    p = m.property("no_wrap_or_double1")
+    ref = explore(m, engine="reference")
+    # brute force over the stored graph: states in id order, actions in index order
+    want = None
+    for s in range(ref.n_states):
+        for e in ref.out_edges(s):
+            pre, post = ref.decode(s), ref.decode(int(ref.dst[e]))
+            if not evaluate(p.expr, pre, post):
+                want = (s, int(ref.lab[e]))
+                break
+        if want:
+            break
+    assert want is not None
+    for engine in ("reference", "compiled"):
+        for chunk in (1, 3, 7, 1 << 16):
+            f = explore(m, engine=engine, chunk=chunk).found["no_wrap_or_double1"]
+            assert (f.state, f.action) == want, (engine, chunk)
