@@ -144,7 +144,8 @@ def graph_index(g: StateGraph) -> GraphIndex:
     index = g.__dict__.get("_graph_index")
     if index is None or index.n != g.n_states or index.dst.size != g.n_transitions:
         index = g.__dict__["_graph_index"] = GraphIndex(g.n_states, None, g.dst, g.lab,
-                                                        g.stats.get("parallel_src"), indptr=g.indptr)
+                                                        g.stats.get("parallel_src"), indptr=g.indptr,
+                                                        self_loops=False)
     return index
 
 

@@ -164,11 +164,13 @@ class GraphIndex:
     """
 
     def __init__(self, n: int, src: np.ndarray | None, dst: np.ndarray, lab: np.ndarray,
-                 parallel: np.ndarray | None = None, indptr: np.ndarray | None = None):
+                 parallel: np.ndarray | None = None, indptr: np.ndarray | None = None,
+                 self_loops: bool = True):
         """Either ``src`` (edges in any order) or ``indptr`` (CSR: edges already in (source,
         label) order, ``src`` None).  ``parallel``: when known exactly, the states with two
         out-edges to one state (parallel edges, merged before the SCC routine); None: look at
-        every state."""
+        every state.  ``self_loops=False``: the graph has none (an explored graph: a self-loop
+        would be a no-op, which is not a transition), so no pass looks for them."""
         self.n = n
         self.parallel = parallel
         self.perm: np.ndarray | None = None
@@ -188,8 +190,9 @@ class GraphIndex:
             self._src = src                     # the caller's array (edge ids index it)
         self._dst = dst
         self.selfloop = np.zeros(n, dtype=bool)
-        for _, _, a, b in self.edge_chunks():
-            self.selfloop[a[a == b]] = True
+        if self_loops:
+            for _, _, a, b in self.edge_chunks():
+                self.selfloop[a[a == b]] = True
         self._scc: tuple[np.ndarray, np.ndarray] | None = None
         self._cycle_edges: np.ndarray | None = None
         self._cyclic: np.ndarray | None = None

@@ -353,3 +353,13 @@ def test_first_action_violation_is_the_first_transition_in_bfs_order():
         for chunk in (1, 3, 7, 1 << 16):
             f = explore(m, engine=engine, chunk=chunk).found["no_wrap_or_double1"]
             assert (f.state, f.action) == want, (engine, chunk)
+
+
+@pytest.mark.parametrize("make", [lambda: examples.grid(3, 4), lambda: examples.peterson(),
+                                  lambda: examples.philosophers(3, False)])
+def test_explored_graphs_have_no_self_loops(make):
+    """A self-loop would be a no-op, which is not a transition: the liveness index relies on it
+    (GraphIndex(self_loops=False) skips the pass that looks for them)."""
+    for engine in ("compiled", "reference"):
+        g = explore(make(), engine=engine)
+        assert g.n_transitions and not (g.src == g.dst).any()
