@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -149,10 +150,17 @@ def _spin(model: Any, g: Any, timeout: float, optimize: str = "-O2") -> dict[str
     except Exception as err:  # noqa: BLE001 - report any failure of the external tool, do not stop
         return {"skipped": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}
     wall, cpu = time.monotonic() - t0, _cpu_children() - c0
+    # pan's own memory account ("... total actual memory usage", in MB) and the peak RSS of the
+    # tools (this process's children are only spin, gcc and pan)
+    m = re.search(r"([0-9.]+)\s+total actual memory usage", r.raw_output)
+    pan_mb = float(m.group(1)) if m else None
     return {"states": r.states, "transitions": r.transitions, "same_states": r.states == g.n_states,
             "same_transitions": r.transitions == g.n_transitions, "gcc": optimize,
             "wall": round(wall, 2), "cpu": round(cpu, 2), "compile_s": round(r.seconds_compile, 2),
-            "run_s": round(r.seconds_run, 2), "vector_bytes": r.vector_bytes}
+            "run_s": round(r.seconds_run, 2), "vector_bytes": r.vector_bytes,
+            "pan_memory_MB": pan_mb,
+            "pan_B_per_state": round(pan_mb * 2 ** 20 / max(1, r.states), 1) if pan_mb else None,
+            "peak_rss_MB": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024}
 
 
 def _print(r: dict[str, Any]) -> None:
@@ -180,6 +188,8 @@ def _print(r: dict[str, Any]) -> None:
             print(f"   spin ({sp['gcc']}): {sp['states']:,} states (same: {sp['same_states']}), "
                   f"{sp['transitions']:,} transitions (same: {sp['same_transitions']}), {sp['wall']:.1f} s wall, "
                   f"{sp['cpu']:.1f} s CPU (spin -a + gcc {sp['compile_s']} s, pan {sp['run_s']} s)")
+            print(f"   spin memory: pan {sp['pan_memory_MB']} MB ({sp['pan_B_per_state']} B/state, "
+                  f"state vector {sp['vector_bytes']} B), peak RSS of spin/gcc/pan {sp['peak_rss_MB']} MB")
             print(f"   certloop/SPIN: wall {wr:.2f} (with the model build, {r['build_wall']:.2f} s: {wb:.2f}), "
                   f"CPU {1 / ratio if ratio else float('nan'):.2f}")
 
