@@ -139,22 +139,47 @@ class StateGraph:
         return out
 
     def evaluate(self, e: Expr, ids: np.ndarray | None = None, chunk: int = 1 << 18) -> np.ndarray:
-        """A state predicate over all states (or ``ids``), vectorised and chunked."""
+        """A state predicate (or integer expression) over all states (or ``ids``), chunked.
+        Predicates run as code compiled once per expression (:mod:`checker.compile`)."""
         k_all = self.n_states if ids is None else int(ids.shape[0])
-        out = np.empty(k_all, dtype=bool if e.type.name == "bool" else np.int64)
+        boolean = e.type.name == "bool"
+        out = np.empty(k_all, dtype=bool if boolean else np.int64)
+        fn = self._compiled(e) if boolean else None
         for k in range(0, k_all, chunk):
-            part = self.states[k:k + chunk] if ids is None else self.states[ids[k:k + chunk]]
-            out[k:k + chunk] = VecEval(self.layout, part).full(e)
+            sel = slice(k, k + chunk) if ids is None else ids[k:k + chunk]
+            if fn is not None:
+                cols = self._columns(sel)
+                out[k:k + chunk] = fn(cols, cols)
+            else:
+                out[k:k + chunk] = VecEval(self.layout, self.states[sel]).full(e)
         return out
 
     def evaluate_edges(self, e: Expr, edge_ids: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
-        """A pre/post predicate over the given transitions."""
+        """A pre/post predicate over the given transitions (compiled once per expression)."""
         out = np.empty(edge_ids.shape[0], dtype=bool)
+        fn = self._compiled(e)
         for k in range(0, edge_ids.shape[0], chunk):
             ids = edge_ids[k:k + chunk]
-            out[k:k + chunk] = VecEval(self.layout, self.states[self.edge_src(ids)],
-                                       nxt=self.states[self.dst[ids]]).full(e)
+            out[k:k + chunk] = fn(self._columns(self.edge_src(ids)), self._columns(self.dst[ids]))
         return out
+
+    def _compiled(self, e: Expr) -> Callable:
+        """``fn(pre_cols, post_cols) -> bool array`` for ``e``, compiled on first use."""
+        from certloop.checker.compile import compile_pair_predicate
+        cache = self.__dict__.setdefault("_predicates", {})
+        hit = cache.get(id(e))
+        if hit is None:
+            hit = cache[id(e)] = (e, compile_pair_predicate(self.layout, e))   # keeps e alive
+        return hit[1]
+
+    def _columns(self, sel: Any) -> list[np.ndarray]:
+        """The packed words of the selected states, one contiguous uint64 array per word."""
+        st = self.states
+        if isinstance(st, PackedRows):
+            head = st.head[sel]
+            return [np.ascontiguousarray(head[:, j]) for j in range(st.W - 1)] + [st.tail[sel].astype(U64)]
+        rows = st[sel]
+        return [np.ascontiguousarray(rows[:, j]) for j in range(rows.shape[1])]
 
     def bytes_per_state(self) -> float:
         n = max(1, self.n_states)
