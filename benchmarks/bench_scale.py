@@ -63,7 +63,7 @@ def _cpu_children() -> float:
 
 
 def run_one(name: str, engine: str, max_seconds: float | None, spin: bool, spin_timeout: float,
-            max_states: int | None = None, spin_opt: str = "-O2") -> dict[str, Any]:
+            max_states: int | None = None, spin_opt: str = "-O2", safety: bool = True) -> dict[str, Any]:
     """One configuration, in this process."""
     import numpy as np
 
@@ -130,6 +130,16 @@ def run_one(name: str, engine: str, max_seconds: float | None, spin: bool, spin_
     out["peak_rss_MB"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     if spin:
         out["spin"] = _spin(m, g, spin_timeout, spin_opt)
+    if safety and g.complete:
+        # the plain safety search of the same configuration (no transitions stored): what the
+        # liveness check adds over it = (search with edges + liveness) / safety search - 1
+        del g
+        c = time.process_time()
+        gs = explore(m, max_seconds=max_seconds, max_states=max_states, engine=engine, edges=False)
+        sc = time.process_time() - c
+        out["safety_bfs_cpu"] = round(sc, 2)
+        out["liveness_adds_pct"] = round(100 * (cpu + lc - sc) / sc, 1) if sc > 0 else None
+        del gs
     del np
     return out
 
@@ -177,6 +187,9 @@ def _print(r: dict[str, Any]) -> None:
     print(f"   peak RSS {r['peak_rss_MB']} MB (after BFS {r['rss_after_bfs_MB']} MB)")
     lv = " ".join(f"{k}={v['verdict']}({v['cpu']}s)" for k, v in r["liveness"].items())
     print(f"   liveness {r['liveness_cpu']:.2f} s CPU = {r['liveness_pct_of_bfs']}% of BFS: {lv}")
+    if r.get("safety_bfs_cpu") is not None:
+        print(f"   plain safety BFS (no transitions stored) {r['safety_bfs_cpu']:.2f} s CPU: storing the "
+              f"transitions + every liveness property add {r['liveness_adds_pct']}% to it")
     if "spin" in r:
         sp = r["spin"]
         if "skipped" in sp:

@@ -141,6 +141,9 @@ def make_trace(g: StateGraph, path: Sequence[tuple[int, int]], cycle: Sequence[t
 def graph_index(g: StateGraph) -> GraphIndex:
     """The adjacency and SCCs of ``g``, built once and cached on it (shared by every liveness
     property and measurement of the graph)."""
+    if g.stats.get("edges") is False:
+        raise ValueError("this graph was explored without its transitions (edges=False): "
+                         "liveness and measurements need them; explore with edges=True")
     index = g.__dict__.get("_graph_index")
     if index is None or index.n != g.n_states or index.dst.size != g.n_transitions:
         index = g.__dict__["_graph_index"] = GraphIndex(g.n_states, None, g.dst, g.lab,

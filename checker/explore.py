@@ -95,7 +95,8 @@ class StateGraph:
 
     @property
     def n_transitions(self) -> int:
-        return int(self.dst.shape[0])
+        """Transitions found (stored ones; a safety-only search, ``edges=False``, counts them)."""
+        return int(self.stats["transitions"]) if "transitions" in self.stats else int(self.dst.shape[0])
 
     @property
     def max_depth(self) -> int:
@@ -588,6 +589,8 @@ class _Fast:
         self.table = table
         self.lab_dtype = e_lab.dtype
         self.parallel: list[np.ndarray] = []      # states with two actions leading to one state
+        self.keep_edges = True                    # False: a safety-only search (count them only)
+        self.n_edges = 0
 
     def expand(self, lo: int, hi: int, found: dict) -> None:
         """Expand states ``lo:hi``: new states, their out-edges, one out-degree per state."""
@@ -644,7 +647,8 @@ class _Fast:
                 if p.name not in found:
                     found[p.name] = Found(lo + row, a, -1, np.array(post, dtype=U64))
         if not out:
-            self.deg.extend_const(0, m)
+            if self.keep_edges:
+                self.deg.extend_const(0, m)
             return
         out.sort(key=lambda x: x[0])
         self._commit(out, lo, m)
@@ -796,6 +800,9 @@ class _Fast:
             self.parent.extend(rows[new_c] + lo)
             self.pact.extend(labs[new_c])
             self.table.insert(rfp[newg], base + np.arange(newg.size))
+        self.n_edges += k
+        if not self.keep_edges:
+            return
         dst = np.empty(k, dtype=np.int64)
         dst[c_sorted] = rid[group]
         self.deg.extend(np.bincount(rows, minlength=m).astype(self.deg.dtype))
@@ -806,7 +813,7 @@ class _Fast:
 def explore(model: Model, *, max_states: int | None = None, max_seconds: float | None = None,
             chunk: int = 1 << 16, progress: Callable[[Progress], None] | None = None,
             progress_every: float = 1.0, stop_at_first: bool = False,
-            engine: str = "compiled") -> StateGraph:
+            engine: str = "compiled", edges: bool = True) -> StateGraph:
     """Explore every reachable state of ``model`` breadth-first.
 
     Invariants (:class:`Always`), action invariants (:class:`ActionAlways`) and reachability
@@ -819,6 +826,8 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
     """
     if engine not in ("compiled", "reference"):
         raise ValueError(f"engine must be 'compiled' or 'reference', not {engine!r}")
+    if not edges and engine != "compiled":
+        raise ValueError("edges=False (a safety-only search) needs the compiled engine")
     model.validate()
     layout = Layout(model.schema.vars)
     W = layout.W
@@ -852,6 +861,7 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
         visited = _Table(states)  # type: ignore[assignment]
         fast = _Fast(model, layout, aprops, states, parent, pact, deg, e_dst, e_lab,
                      visited)  # type: ignore[arg-type]
+        fast.keep_edges = edges
     stores = [states, parent, pact, deg, e_dst, e_lab]
     snapshot = [0] * len(stores)
 
@@ -927,7 +937,8 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
                 snapshot = [st.n for st in stores]   # the chunk is committed: never roll it back
                 if progress is not None and time.monotonic() - last_report >= progress_every:
                     last_report = time.monotonic()
-                    progress(Progress(states.n, e_dst.n, d, level_end - hi, last_report - t0))
+                    progress(Progress(states.n, e_dst.n if edges else fast.n_edges,  # type: ignore[union-attr]
+                                      d, level_end - hi, last_report - t0))
                 if stop_at_first and len(found) == len(invariants) + len(aprops) and found:
                     complete, reason = False, "stopped at first violation"
                     raise _Stop
@@ -948,12 +959,15 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
         check_states(checked_to, states.n)
     seconds = time.monotonic() - t0
     if progress is not None:
-        progress(Progress(states.n, e_dst.n, d, 0, seconds))
+        n_edges = e_dst.n if edges else fast.n_edges  # type: ignore[union-attr]
+        progress(Progress(states.n, n_edges, d, 0, seconds))
     stats: dict[str, Any] = {"engine": engine}
     if fast is not None:
         stats.update(visited_bytes=visited.nbytes, visited_slots=visited.cap)  # type: ignore[attr-defined]
         par = np.concatenate(fast.parallel) if fast.parallel else np.zeros(0, dtype=np.int64)
         stats["parallel_src"] = np.unique(par[par < states.n])   # exact: for the liveness index
+        if not edges:
+            stats.update(edges=False, transitions=fast.n_edges)
     else:
         stats.update(visited_bytes=sum(f.nbytes + i.nbytes for f, i in visited.runs))
     del visited, fast

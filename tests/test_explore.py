@@ -363,3 +363,22 @@ def test_explored_graphs_have_no_self_loops(make):
     for engine in ("compiled", "reference"):
         g = explore(make(), engine=engine)
         assert g.n_transitions and not (g.src == g.dst).any()
+
+
+def test_a_safety_only_search_keeps_no_edges_and_says_so():
+    """edges=False: the same states, tree, counts and safety findings, no stored transitions;
+    a liveness check on such a graph is refused with a clear message."""
+    from certloop.checker.spec import LeadsTo
+    m = examples.grid(3, 4)
+    x0 = m.schema.vars[0]
+    m.add_property(Always("x0_small", expr=x0.ref < 3))
+    m.add_property(LeadsTo("x0_returns", p=x0.ref.eq(3), q=x0.ref.eq(0)))
+    full, safe = explore(m), explore(m, edges=False, chunk=5)
+    assert (safe.n_states, safe.n_transitions) == (full.n_states, full.n_transitions) == (64, full.n_transitions)
+    assert np.array_equal(np.asarray(safe.states), np.asarray(full.states))
+    assert np.array_equal(safe.parent, full.parent) and safe.dst.size == 0
+    assert safe.found["x0_small"].state == full.found["x0_small"].state
+    with pytest.raises(ValueError, match="without its transitions"):
+        check_graph(safe, [m.property("x0_returns")])
+    with pytest.raises(ValueError, match="compiled engine"):
+        explore(m, edges=False, engine="reference")
