@@ -803,10 +803,11 @@ class _Fast:
         self.n_edges += k
         if not self.keep_edges:
             return
-        dst = np.empty(k, dtype=np.int64)
-        dst[c_sorted] = rid[group]
+        # the edges in (source, action) order: a candidate's rank is its position there
+        dst = np.empty(k, dtype=np.int32)
+        dst[r_sorted] = rid[group]
         self.deg.extend(np.bincount(rows, minlength=m).astype(self.deg.dtype))
-        self.e_dst.extend(dst[order])
+        self.e_dst.extend(dst)
         self.e_lab.extend(labs[order])
 
 
