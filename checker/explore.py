@@ -859,8 +859,8 @@ def explore(model: Model, *, max_states: int | None = None, max_seconds: float |
         deg = _SegStore(deg_t)  # type: ignore[assignment]
         e_dst = _SegStore(np.int32)  # type: ignore[assignment]
         e_lab = _SegStore(lab_t)  # type: ignore[assignment]
-        visited = _Table(states)  # type: ignore[assignment]
-        fast = _Fast(model, layout, aprops, states, parent, pact, deg, e_dst, e_lab,
+        visited = _Table(states)  # type: ignore[assignment, arg-type]
+        fast = _Fast(model, layout, aprops, states, parent, pact, deg, e_dst, e_lab,  # type: ignore[arg-type]
                      visited)  # type: ignore[arg-type]
         fast.keep_edges = edges
     stores = [states, parent, pact, deg, e_dst, e_lab]
@@ -1029,9 +1029,9 @@ def _expand_chunk(layout: Layout, acts: Sequence[_Compiled], aprops_for: dict[in
             ok = VecEval(layout, sub, nxt=N).full(p.expr)
             bad = np.flatnonzero(~ok)
             if bad.size:
-                first = (int(rows[bad[0]]), ca.index)
-                if p.name not in afirst or first < afirst[p.name][:2]:
-                    afirst[p.name] = (*first, N[bad[0]].copy())
+                at = (int(rows[bad[0]]), ca.index)
+                if p.name not in afirst or at < afirst[p.name][:2]:
+                    afirst[p.name] = (*at, N[bad[0]].copy())
         cand_w.append(N)
         cand_src.append(rows.astype(np.int64) + lo)
         cand_lab.append(np.full(rows.size, ca.index, dtype=np.int32))

@@ -473,6 +473,9 @@ class Record:
     Attribute access gives the field's expression: ``rec.present``.
     """
 
+    _name: str
+    _fields: dict[str, Var]
+
     def __init__(self, name: str, fields: Mapping[str, Var]):
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_fields", dict(fields))

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from certloop.checker.expr import Bool, Expr, TRUE, and_, or_
+from certloop.checker.expr import Bool, Expr, TRUE, Var, and_, or_
 from certloop.checker.spec import Model
 
 from certloop.model.apiserver import DEFAULTS, DEPENDENTS, INC, OBJECTS, Cluster, Obj, Writes, deps
@@ -48,9 +48,9 @@ SYNC_ORDER = DEPENDENTS + ("C",)
 
 @dataclass
 class GCQueues:
-    owner: "Var"              # noqa: F821  C is in attemptToDelete
+    owner: Var                # C is in attemptToDelete
     dep: dict                 # (d, i) -> Var: (dependent, incarnation) is in attemptToDelete
-    orphan: "Var"             # noqa: F821  C is in attemptToOrphan
+    orphan: Var               # C is in attemptToOrphan
 
 
 def declare_gc(sch, cl: Cluster) -> GCQueues | None:

@@ -41,7 +41,7 @@ def _kind(obj: str) -> str:
 
 def ledger(steps: Sequence[Step], pre: Step) -> dict[str, Counter]:
     """Counters ``{"created": Counter((kind, actor)), "removed": ..., "deleting": ..., ...}``."""
-    out = {k: Counter() for k in ("created", "removed", "deleting", "status", "looks")}
+    out: dict[str, Counter] = {k: Counter() for k in ("created", "removed", "deleting", "status", "looks")}
     prev = pre
     for s in steps:
         actor = s.action.actor if s.action is not None else "?"
