@@ -571,6 +571,17 @@ class _Table:
             self._place(self._home(fp), (self._tag(fp) << np.int32(self.id_bits)) | ids)
 
 
+def _confirm_equal(cols: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """Candidates ``a`` and ``b`` (columns of the word-major ``cols``) share a fingerprint: they
+    must be equal, or two distinct states collided (reported, never merged)."""
+    same = cols[0, a] == cols[0, b]
+    for j in range(1, cols.shape[0]):
+        same &= cols[j, a] == cols[j, b]
+    if not same.all():
+        raise FingerprintCollision("two distinct states share a 64-bit fingerprint; "
+                                   "this is astronomically rare: please report it")
+
+
 class _Fast:
     """Chunk expansion with compiled actions and the exact hash set (``engine="compiled"``)."""
 
@@ -683,13 +694,7 @@ class _Fast:
         reps = o[first]
         if not first.all():
             dup = np.flatnonzero(~first)
-            a_i, b_i = o[dup], reps[group[dup]]
-            same = P[0, a_i] == P[0, b_i]
-            for j in range(1, W):
-                same &= P[j, a_i] == P[j, b_i]
-            if not same.all():
-                raise FingerprintCollision("two distinct states share a 64-bit fingerprint; "
-                                           "this is astronomically rare: please report it")
+            _confirm_equal(P, o[dup], reps[group[dup]])
         R = P[:, reps]
         u = reps.size
         sub = self.SUB
@@ -777,13 +782,7 @@ class _Fast:
             self.parallel.append(rs[par + 1] + lo)
         if not first.all():
             dup = np.flatnonzero(~first)
-            a_i, b_i = c_sorted[dup], reps[group[dup]]
-            same = Ct[0, a_i] == Ct[0, b_i]
-            for j in range(1, W):
-                same &= Ct[j, a_i] == Ct[j, b_i]
-            if not same.all():
-                raise FingerprintCollision("two distinct states share a 64-bit fingerprint; "
-                                           "this is astronomically rare: please report it")
+            _confirm_equal(Ct, c_sorted[dup], reps[group[dup]])
         rfp = f_sorted[first]
         rid = self.table.lookup(rfp, Ct, reps)
         miss = np.flatnonzero(rid < 0)

@@ -551,26 +551,6 @@ class Schema:
 # --------------------------------------------------------------------------- traversal
 
 
-def _postorder(e: Expr) -> list[Expr]:
-    """Nodes of the DAG below ``e`` in post-order, each once (iterative: no recursion limit)."""
-    out: list[Expr] = []
-    seen: set[int] = set()
-    stack: list[tuple[Expr, bool]] = [(e, False)]
-    while stack:
-        n, done = stack.pop()
-        if done:
-            out.append(n)
-            continue
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        stack.append((n, True))
-        for a in reversed(n.args):
-            if id(a) not in seen:
-                stack.append((a, False))
-    return out
-
-
 def postorder(*roots: Expr) -> list[Expr]:
     """Nodes below ``roots`` in post-order, each once (one walk with one ``seen`` set)."""
     out: list[Expr] = []
@@ -596,13 +576,13 @@ def postorder(*roots: Expr) -> list[Expr]:
 
 def variables(e: Expr) -> set[Var]:
     """The variables read by ``e`` (current and primed)."""
-    return {n.var for n in _postorder(e) if n.var is not None}
+    return {n.var for n in postorder(e) if n.var is not None}
 
 
 def substitute(e: Expr, fn: Callable[[Var], Expr | None], primed: Callable[[Var], Expr | None] | None = None) -> Expr:
     """Replace variable reads: ``fn(v)`` for current-state reads (None keeps it)."""
     memo: dict[int, Expr] = {}
-    for n in _postorder(e):
+    for n in postorder(e):
         if n.op == "var":
             r = fn(n.var)  # type: ignore[arg-type]
             memo[id(n)] = n if r is None else r
@@ -645,7 +625,7 @@ def rebuild(n: Expr, args: Sequence[Expr]) -> Expr:
 def evaluate(e: Expr, env: Mapping[Var, Any], nxt: Mapping[Var, Any] | None = None) -> Any:
     """Evaluate on one state given as decoded values (``nxt`` for primed reads)."""
     memo: dict[int, Any] = {}
-    for n in _postorder(e):
+    for n in postorder(e):
         op = n.op
         if op == "const":
             v = n.value
@@ -693,7 +673,7 @@ _PREC = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, "+": 5,
 def show(e: Expr) -> str:
     """Readable text, Python-like: ``not C.delTS and CR[1].phase == Issued``."""
     memo: dict[int, tuple[str, int]] = {}
-    for n in _postorder(e):
+    for n in postorder(e):
         op = n.op
         if op == "const":
             s, p = (str(n.value), 9)
