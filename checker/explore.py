@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from certloop.checker.expr import Expr, ModelError, Var, show
+from certloop.checker.expr import Expr, ModelError, Var, show, variables
 from certloop.checker.liveness import row_of
 from certloop.checker.spec import Action, ActionAlways, Always, Model, Sometimes
 from certloop.checker.vector import DomainError, Layout, VecEval, fingerprint
@@ -141,46 +141,67 @@ class StateGraph:
 
     def evaluate(self, e: Expr, ids: np.ndarray | None = None, chunk: int = 1 << 18) -> np.ndarray:
         """A state predicate (or integer expression) over all states (or ``ids``), chunked.
-        Predicates run as code compiled once per expression (:mod:`checker.compile`)."""
-        k_all = self.n_states if ids is None else int(ids.shape[0])
+        Predicates run as code compiled once per expression (:mod:`checker.compile`), on the
+        words they read only; a predicate over all states is kept (expressions are interned, so
+        two properties with one premise evaluate it once): the array returned is read-only."""
         boolean = e.type.name == "bool"
+        memo = self.__dict__.setdefault("_masks", {}) if boolean and ids is None else None
+        if memo is not None:
+            hit = memo.get(id(e))
+            if hit is not None and hit[0] is e:
+                return hit[1]
+        k_all = self.n_states if ids is None else int(ids.shape[0])
         out = np.empty(k_all, dtype=bool if boolean else np.int64)
-        fn = self._compiled(e) if boolean else None
+        fn, reads = self._compiled(e) if boolean else (None, frozenset())
         for k in range(0, k_all, chunk):
             sel = slice(k, k + chunk) if ids is None else ids[k:k + chunk]
             if fn is not None:
-                cols = self._columns(sel)
+                cols = self._columns(sel, reads)
                 out[k:k + chunk] = fn(cols, cols)
             else:
                 out[k:k + chunk] = VecEval(self.layout, self.states[sel]).full(e)
+        if memo is not None:
+            out.flags.writeable = False
+            memo[id(e)] = (e, out)
         return out
 
     def evaluate_edges(self, e: Expr, edge_ids: np.ndarray, chunk: int = 1 << 18) -> np.ndarray:
         """A pre/post predicate over the given transitions (compiled once per expression)."""
         out = np.empty(edge_ids.shape[0], dtype=bool)
-        fn = self._compiled(e)
+        fn, reads = self._compiled(e)
         for k in range(0, edge_ids.shape[0], chunk):
             ids = edge_ids[k:k + chunk]
-            out[k:k + chunk] = fn(self._columns(self.edge_src(ids)), self._columns(self.dst[ids]))
+            out[k:k + chunk] = fn(self._columns(self.edge_src(ids), reads), self._columns(self.dst[ids], reads))
         return out
 
-    def _compiled(self, e: Expr) -> Callable:
-        """``fn(pre_cols, post_cols) -> bool array`` for ``e``, compiled on first use."""
+    def _compiled(self, e: Expr) -> tuple[Callable, frozenset[int]]:
+        """``(fn(pre_cols, post_cols) -> bool array, words read)`` for ``e``, compiled on first use."""
         from certloop.checker.compile import compile_pair_predicate
         cache = self.__dict__.setdefault("_predicates", {})
         hit = cache.get(id(e))
         if hit is None:
-            hit = cache[id(e)] = (e, compile_pair_predicate(self.layout, e))   # keeps e alive
-        return hit[1]
+            reads = frozenset(self.layout.word[v] for v in variables(e))
+            hit = cache[id(e)] = (e, compile_pair_predicate(self.layout, e), reads)   # keeps e alive
+        return hit[1], hit[2]
 
-    def _columns(self, sel: Any) -> list[np.ndarray]:
-        """The packed words of the selected states, one contiguous uint64 array per word."""
+    def _columns(self, sel: Any, reads: "frozenset[int] | None" = None) -> list[np.ndarray]:
+        """The packed words of the selected states (a slice or ids), one contiguous uint64 array
+        per word; ``reads``: only these words are gathered, the others are zero-stride
+        placeholders of the right length (never read)."""
         st = self.states
-        if isinstance(st, PackedRows):
-            head = st.head[sel]
-            return [np.ascontiguousarray(head[:, j]) for j in range(st.W - 1)] + [st.tail[sel].astype(U64)]
-        rows = st[sel]
-        return [np.ascontiguousarray(rows[:, j]) for j in range(rows.shape[1])]
+        tail = st.tail if isinstance(st, PackedRows) else None
+        head = st.head if isinstance(st, PackedRows) else st
+        W = int(st.shape[1])
+        n = len(range(self.n_states)[sel]) if isinstance(sel, slice) else int(np.shape(sel)[0])
+        out: list[np.ndarray] = []
+        for j in range(W):
+            if reads is not None and j not in reads:
+                out.append(np.broadcast_to(U64(0), (n,)))
+            elif tail is not None and j == W - 1:
+                out.append(tail[sel].astype(U64))
+            else:
+                out.append(np.ascontiguousarray(head[sel, j]))
+        return out
 
     def bytes_per_state(self) -> float:
         n = max(1, self.n_states)
@@ -775,11 +796,12 @@ class _Fast:
             np.not_equal(f_sorted[1:], f_sorted[:-1], out=first[1:])
         group = np.cumsum(first) - 1                  # group of each sorted candidate
         reps = c_sorted[first]                        # the first (in (src, action) order) of each group
-        # parallel edges: two actions of one state with the same successor sit side by side here
-        rs = rows[c_sorted]
-        par = np.flatnonzero(~first[1:] & (rs[1:] == rs[:-1]))
-        if par.size:
-            self.parallel.append(rs[par + 1] + lo)
+        if self.keep_edges:
+            # parallel edges: two actions of one state with the same successor sit side by side
+            rs = rows[c_sorted]
+            par = np.flatnonzero(~first[1:] & (rs[1:] == rs[:-1]))
+            if par.size:
+                self.parallel.append(rs[par + 1] + lo)
         if not first.all():
             dup = np.flatnonzero(~first)
             _confirm_equal(Ct, c_sorted[dup], reps[group[dup]])

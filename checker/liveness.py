@@ -194,8 +194,8 @@ class GraphIndex:
             for _, _, a, b in self.edge_chunks():
                 self.selfloop[a[a == b]] = True
         self._scc: tuple[np.ndarray, np.ndarray] | None = None
-        self._cycle_edges: np.ndarray | None = None
         self._cyclic: np.ndarray | None = None
+        self._inside: dict[bytes, np.ndarray] = {}
 
     def src_of(self, e: np.ndarray) -> np.ndarray:
         """The source of the given edge ids (indices into the caller's arrays)."""
@@ -252,19 +252,29 @@ class GraphIndex:
             self._scc = (labels, np.bincount(labels, minlength=count))
         return self._scc
 
-    def cycle_edges(self) -> np.ndarray:
-        """Ids (into the graph's arrays, ascending) of the edges inside one SCC: the only edges a
-        cycle can take."""
-        if self._cycle_edges is None:
-            labels, _ = self.scc()
-            if self._src is None:       # CSR: the source's label repeated over its edges
-                ip = self.indptr
-                parts = [lo + np.flatnonzero(np.repeat(labels[r0:r1], np.diff(ip[r0:r1 + 1])) == labels[self._dst[lo:hi]])
-                         for r0, r1, lo, hi in self.row_chunks() if hi > lo]
-            else:
-                parts = [lo + np.flatnonzero(labels[s] == labels[d]) for lo, _, s, d in self.edge_chunks()]
-            self._cycle_edges = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        return self._cycle_edges
+    def edges_inside(self, labels: np.ndarray) -> np.ndarray:
+        """Ids (into the graph's arrays, ascending) of the edges whose label is marked in
+        ``labels`` (bool per label) and that lie inside one SCC: the only such edges a cycle can
+        take.  The labels are filtered first (one pass over a byte per edge), the SCCs of the
+        few edges left are looked up after.  Cached per marking."""
+        key = np.asarray(labels, dtype=bool).tobytes()
+        hit = self._inside.get(key)
+        if hit is not None:
+            return hit
+        scc = self.scc()[0]
+        ip = self.indptr
+        parts = []
+        for r0, r1, lo, hi in self.row_chunks():
+            p = np.flatnonzero(labels[self.lab[lo:hi]])
+            if p.size:
+                p += lo
+                # the rows of these positions, searched in this chunk's offsets only
+                rows = r0 + np.searchsorted(ip[r0:r1 + 1], p.astype(ip.dtype), side="right") - 1
+                parts.append(p[scc[rows] == scc[self.dst[p]]])
+        pos = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        out = self.edge_ids(pos) if self.perm is None else np.sort(self.edge_ids(pos))
+        self._inside[key] = out
+        return out
 
     def cyclic(self) -> np.ndarray:
         """bool[n]: the state lies on a cycle (a non-trivial SCC or a self-loop)."""
@@ -382,12 +392,15 @@ def _sorted_pairs(src: np.ndarray, lab: np.ndarray) -> bool:
 _CHUNK = 1 << 18     # states per pass of the fair-component analysis (bounded temporaries)
 
 
-def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None,
+               whole: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The fair-component analysis (WF on maximal SCCs, Emerson-Lei refinement for SF) of the
     subgraph induced by the sorted states ``work``.  Returns ``(nodes, cid)``: the states that
     lie in some fair component and a component number for each.
 
-    ``first``: SCC labels of ``work`` when already known (skips the first SCC computation).
+    ``first``: SCC labels of ``work`` when already known (skips the first SCC computation);
+    ``whole``: the graph's SCC label per state, when ``work`` is a union of whole SCCs of the graph
+    (then an edge stays inside a component iff both ends carry one label: one lookup per edge).
     The edges are visited in chunks of states (one pass: what is taken inside a component and
     what is enabled; a second only for strongly fair labels), so the temporaries stay bounded
     whatever the graph's size.
@@ -447,7 +460,10 @@ def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None) 
                 continue
             lab = idx.lab[pos]
             cs = np.repeat(comp_local[c0:c1], deg)
-            ins = comp_ext[local[idx.dst[pos]]] == cs
+            if whole is not None:
+                ins = whole[idx.dst[pos]] == np.repeat(whole[work[c0:c1]], deg)
+            else:
+                ins = comp_ext[local[idx.dst[pos]]] == cs
             key = cs.astype(np.int64) * L + lab
             if dense:
                 tbl[key[ins]] = True  # type: ignore[index]
@@ -507,6 +523,7 @@ def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None) 
         local[work] = -1
         keep = comp_refine[comp_local] & ~bad_state
         work = work[keep]
+        whole = None
     if not out_n:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     nodes = np.concatenate(out_n)
@@ -529,7 +546,7 @@ def _cyclic_base(g: FairGraph, want: np.ndarray) -> tuple[np.ndarray, np.ndarray
         present = np.zeros(size.size, dtype=bool)
         present[labels[work]] = True
         dense = np.cumsum(present) - 1            # SCC labels renumbered 0.. over these
-        bn, bc = _fair_core(g, work, dense[labels[work]])
+        bn, bc = _fair_core(g, work, dense[labels[work]], labels)
         if bn.size:
             cache["n"].append(bn)
             cache["c"].append(bc + cache["next"])
@@ -570,27 +587,31 @@ def fair_labels(g: FairGraph, region: np.ndarray, sccs: np.ndarray | None = None
 
     idx = g.idx
     labels, size = idx.scc()
-    work = np.flatnonzero(region & g.expanded)
-    cyc = idx.cyclic()[work]
+    # masks over the states rather than id arrays: n bytes per step instead of 8 per state
+    inside = region & g.expanded
+    cyclic = idx.cyclic()
+    cyc = inside & cyclic
     if sccs is not None:
-        cyc &= sccs[labels[work]]
+        cyc &= sccs[labels]
         singles = np.zeros(0, dtype=np.int64)
     else:
-        triv = work[~cyc]
-        singles = triv[~g.fair_out()[triv]]
-    wc = work[cyc]
+        inside &= ~cyclic
+        inside &= ~g.fair_out()
+        singles = np.flatnonzero(inside)
     parts_n = [singles]
     parts_c = [np.arange(singles.size, dtype=np.int64)]
     off = singles.size
-    if wc.size:
-        cnt = np.bincount(labels[wc], minlength=size.size)
-        whole = cnt == size
+    lc = labels[cyc]
+    if lc.size:
+        whole = np.bincount(lc, minlength=size.size) == size
+        del lc
         bn, bc = _cyclic_base(g, whole)
         if bn.size:
             parts_n.append(bn)
             parts_c.append(bc + off)
             off += int(bc.max()) + 1
-        cut = wc[~whole[labels[wc]]]
+        cyc &= ~whole[labels]
+        cut = np.flatnonzero(cyc)
         if cut.size and reach is not None:
             cut = cut[within()[cut]]
         if cut.size:
@@ -603,8 +624,10 @@ def fair_labels(g: FairGraph, region: np.ndarray, sccs: np.ndarray | None = None
     if reach is not None and nodes.size:
         sel = within()[nodes]
         nodes, cid = nodes[sel], cid[sel]
-    o = np.argsort(nodes, kind="stable")
-    return nodes[o], cid[o]
+    if nodes.size > 1 and (nodes[1:] < nodes[:-1]).any():
+        o = np.argsort(nodes, kind="stable")
+        nodes, cid = nodes[o], cid[o]
+    return nodes, cid
 
 
 def fair_components(g: FairGraph, region: np.ndarray) -> list[np.ndarray]:

@@ -766,3 +766,92 @@ def test_the_other_paths_match_too(helpers, monkeypatch, knob, value):
     monkeypatch.setattr(liveness, knob, value)
     test_oracle_random_graphs(helpers)
     test_fair_components_are_fair_sccs(helpers)
+
+
+# ---------------------------------------------------------------- closure of a premise (no search)
+
+
+def _closure_model():
+    """``done`` is set once and never cleared by ``finish``; ``undo`` clears it only while ``x``
+    is 2 (where ``q`` holds); ``wobble`` writes ``done`` through an ``ite`` that keeps it."""
+    from certloop.checker.spec import Model
+    sch = Schema()
+    x = sch.declare("x", IntRange(0, 2), 0)
+    done = sch.declare("done", Bool, False)
+    m = Model("closure", sch)
+    m.add_action("t.step", "t", guard=[("lt", "x < 2", x.ref < 2)], effect=[{x: x.ref + 1}])
+    m.add_action("t.finish", "t", guard=[("no", "not done", ~done.ref)], effect=[{done: True}])
+    m.add_action("t.undo", "t", guard=[("at2", "x == 2", x.ref.eq(2))], effect=[{done: False, x: 0}])
+    m.add_action("t.wobble", "t", guard=[("lt", "x < 2", x.ref < 2)],
+                 effect=[{done: ite(x.ref < 2, done.ref, False), x: x.ref + 1}])
+    m.add_init()
+    return m, x, done
+
+
+def test_closed_under_syntactic_then_z3():
+    from certloop.checker.check import closed_under
+    from certloop.checker.expr import FALSE
+    m, x, done = _closure_model()
+    # undo clears done: not closed when q never holds...
+    assert not closed_under(m, done.ref, FALSE)
+    # ... closed when leaving through undo ends in q (x == 0 after undo): only Z3 sees it
+    q = x.ref.eq(0)
+    assert not closed_under(m, done.ref, q, prove=False)
+    assert closed_under(m, done.ref, q, prove=True)
+    # wobble's ite keeps done under its guard: Z3 proves it, the syntactic check cannot
+    m.actions = [a for a in m.actions if a.name != "t.undo"]
+    assert not closed_under(m, done.ref, FALSE, prove=False)
+    assert closed_under(m, done.ref, FALSE, prove=True)
+    # a conjunct that the action keeps: the syntactic check suffices
+    m.actions = [a for a in m.actions if a.name == "t.finish"]
+    assert closed_under(m, and_(done.ref, x.ref < 2), FALSE, prove=False)
+
+
+@pytest.mark.parametrize("name", ["seed", "v1.17-external-finalizer-in-flight", "v1.16-namespace-deletion", "v1.18-namespace-deletion"])
+def test_closure_shortcut_changes_no_answer(monkeypatch, name):
+    """Liveness with the premise's closure proved (by Z3, forced on small graphs) gives the same
+    verdicts and the same lassos as with the reachability search it replaces."""
+    from certloop.checker import check as check_mod
+    from certloop.runner import run
+    from certloop.properties.scenarios import get, with_modes
+
+    def answers():
+        r = run(with_modes(get(name), gc="abstract"))
+        return [(x.name, x.verdict, None if x.trace is None else
+                 ([s.state for s in x.trace.prefix], [s.state for s in x.trace.cycle])) for x in r.results]
+
+    monkeypatch.setattr(check_mod, "_PROVE_FROM", 0)
+    proved = answers()
+    monkeypatch.setattr(check_mod, "closed_under", lambda *a, **k: False)
+    searched = answers()
+    assert proved == searched
+    assert {v for _, v, _ in proved} >= {HOLDS}
+
+
+@settings(max_examples=200, derandomize=True, deadline=None, database=None)
+@given(st.integers(1, 20).flatmap(lambda n: st.tuples(
+    st.just(n),
+    st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(0, 3)), max_size=3 * n),
+    st.sets(st.integers(0, 3)))))
+def test_edges_inside_matches_networkx(case):
+    """The edges with a marked label inside one SCC, for a CSR graph and for edges in any order
+    (ids of the caller's arrays), against networkx."""
+    from certloop.checker.liveness import GraphIndex
+    n, edges, marked = case
+    if not edges:
+        return
+    G = nx.DiGraph()
+    G.add_nodes_from(range(n))
+    G.add_edges_from((a, b) for a, b, _ in edges)
+    comp = {v: i for i, c in enumerate(nx.strongly_connected_components(G)) for v in c}
+    want = sorted(i for i, (a, b, l) in enumerate(edges) if l in marked and comp[a] == comp[b])
+    labels = np.array([k in marked for k in range(4)], dtype=bool)
+    src = np.array([a for a, _, _ in edges], dtype=np.int32)
+    dst = np.array([b for _, b, _ in edges], dtype=np.int32)
+    lab = np.array([l for _, _, l in edges], dtype=np.int8)
+    assert GraphIndex(n, src, dst, lab).edges_inside(labels).tolist() == want
+    o = np.lexsort((lab, src))
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+    csr = GraphIndex(n, None, dst[o], lab[o], indptr=indptr)
+    assert sorted(o[csr.edges_inside(labels)].tolist()) == want
