@@ -374,6 +374,11 @@ class _SegStore:
             k += take
 
     def final(self) -> np.ndarray:
+        if len(self.segs) == 1:
+            # one segment: shrunk in place (the untouched tail was never resident), no copy
+            seg = self.segs.pop()
+            seg.resize(self._n, refcheck=False)
+            return seg
         out = np.empty(self._n, dtype=self.dtype)
         for i in range(len(self.segs)):
             lo = i * self.SEG
@@ -522,7 +527,7 @@ class _Table:
     def lookup(self, fp: np.ndarray, Ct: np.ndarray, cidx: np.ndarray) -> np.ndarray:
         """The id of each candidate ``Ct[:, cidx]`` (word-major candidates) in the set, or -1."""
         k = fp.shape[0]
-        out = np.full(k, -1, dtype=np.int64)
+        out = np.full(k, -1, dtype=np.int32)        # ids are below 2**31 (checked on insert)
         slot = self._home(fp)
         tag = self._tag(fp)
         t = self.t
@@ -815,7 +820,7 @@ class _Fast:
             # new ids in (src, action) order of discovery
             mo = np.argsort(rank[reps[miss]], kind="stable")
             newg = miss[mo]
-            rid[newg] = base + np.arange(newg.size)
+            rid[newg] = np.arange(base, base + newg.size, dtype=np.int32)
             new_c = reps[newg]
             states.extend(C[new_c])
             self.parent.extend(rows[new_c] + lo)

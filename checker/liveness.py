@@ -411,7 +411,12 @@ def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None,
     out_n: list[np.ndarray] = []
     out_c: list[np.ndarray] = []
     base = 0
-    local = np.full(g.n, -1, dtype=np.int32)
+    # local ids of the states being analysed, -1 elsewhere: a scratch array kept on the graph
+    # between calls (every round resets what it set); taken off while in use, so an exception
+    # never leaves a dirty one behind
+    local = g.__dict__.pop("_local", None)
+    if local is None or local.size != g.n:
+        local = np.full(g.n, -1, dtype=np.int32)
 
     def edges(c0: int, c1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(local source, local destination or -1, label) of the out-edges of work[c0:c1]."""
@@ -524,6 +529,7 @@ def _fair_core(g: FairGraph, work: np.ndarray, first: np.ndarray | None = None,
         keep = comp_refine[comp_local] & ~bad_state
         work = work[keep]
         whole = None
+    g.__dict__["_local"] = local
     if not out_n:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     nodes = np.concatenate(out_n)
