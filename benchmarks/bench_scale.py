@@ -189,7 +189,8 @@ def _print(r: dict[str, Any]) -> None:
     print(f"   liveness {r['liveness_cpu']:.2f} s CPU = {r['liveness_pct_of_bfs']}% of BFS: {lv}")
     if r.get("safety_bfs_cpu") is not None:
         print(f"   plain safety BFS (no transitions stored) {r['safety_bfs_cpu']:.2f} s CPU: storing the "
-              f"transitions + every liveness property add {r['liveness_adds_pct']}% to it")
+              f"transitions + every liveness property add {r['liveness_adds_pct']}% to it (one shot: the "
+              f"first search also paid code generation and first use; bench_liveness.py: warm medians)")
     if "spin" in r:
         sp = r["spin"]
         if "skipped" in sp:
