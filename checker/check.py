@@ -178,6 +178,8 @@ def _reach_within(fg: FairGraph, starts: np.ndarray, region: np.ndarray) -> np.n
 #: From this many transitions on, a premise's closure is worth a Z3 proof (importing Z3 and
 #: asking it costs ~0.1-0.3 s; the search it replaces, about 10 ns per transition).
 _PROVE_FROM = 4_000_000
+#: Seconds that the proofs of one premise may take in all (then: search).
+_PROVE_BUDGET = 2.0
 
 
 def _conjuncts(e: Expr) -> list[Expr]:
@@ -210,11 +212,15 @@ def closed_under(model: Model, p: Expr, q: Expr, prove: bool = True) -> bool:
     if not prove:
         return False
     from certloop.checker.smt import Smt, SmtUnknown
-    smt = Smt(timeout_ms=5000)
+    deadline = time.monotonic() + _PROVE_BUDGET
     for a, final in hard:
+        left_ms = int(1000 * (deadline - time.monotonic()))
+        if left_ms <= 0:
+            return False                    # not worth more than the search it would save
         post_q = substitute(q, final.get)
         try:
-            ok, _ = smt.implies(and_(p, not_(q), a.guard_expr, not_(post_q)), substitute(p, final.get))
+            ok, _ = Smt(timeout_ms=left_ms).implies(and_(p, not_(q), a.guard_expr, not_(post_q)),
+                                                    substitute(p, final.get))
         except SmtUnknown:
             return False
         if not ok:

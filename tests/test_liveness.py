@@ -788,7 +788,8 @@ def _closure_model():
     return m, x, done
 
 
-def test_closed_under_syntactic_then_z3():
+def test_closed_under_syntactic_then_z3(monkeypatch):
+    from certloop.checker import check as check_mod
     from certloop.checker.check import closed_under
     from certloop.checker.expr import FALSE
     m, x, done = _closure_model()
@@ -798,6 +799,10 @@ def test_closed_under_syntactic_then_z3():
     q = x.ref.eq(0)
     assert not closed_under(m, done.ref, q, prove=False)
     assert closed_under(m, done.ref, q, prove=True)
+    # the proofs have a budget; past it the answer is "not shown" (the caller searches)
+    monkeypatch.setattr(check_mod, "_PROVE_BUDGET", 0.0)
+    assert not closed_under(m, done.ref, q, prove=True)
+    monkeypatch.undo()
     # wobble's ite keeps done under its guard: Z3 proves it, the syntactic check cannot
     m.actions = [a for a in m.actions if a.name != "t.undo"]
     assert not closed_under(m, done.ref, FALSE, prove=False)
