@@ -198,7 +198,7 @@ def closed_under(model: Model, p: Expr, q: Expr, prove: bool = True) -> bool:
     state of the domains, not only the reachable ones, so it is sound and may be incomplete."""
     reads = variables(p)
     mine = {id(c) for c in _conjuncts(p)}
-    hard: list[tuple[Action, dict[Var, Expr]]] = []
+    hard: list[tuple[Action, dict[Var, Expr], Expr]] = []
     for a in model.actions:
         if not (a.writes & reads):
             continue
@@ -206,21 +206,20 @@ def closed_under(model: Model, p: Expr, q: Expr, prove: bool = True) -> bool:
         post = substitute(p, final.get)
         if post is TRUE or all(c is TRUE or id(c) in mine for c in _conjuncts(post)):
             continue
-        hard.append((a, final))
+        hard.append((a, final, post))
     if not hard:
         return True
     if not prove:
         return False
     from certloop.checker.smt import Smt, SmtUnknown
     deadline = time.monotonic() + _PROVE_BUDGET
-    for a, final in hard:
+    for a, final, post in hard:
         left_ms = int(1000 * (deadline - time.monotonic()))
         if left_ms <= 0:
             return False                    # not worth more than the search it would save
         post_q = substitute(q, final.get)
         try:
-            ok, _ = Smt(timeout_ms=left_ms).implies(and_(p, not_(q), a.guard_expr, not_(post_q)),
-                                                    substitute(p, final.get))
+            ok, _ = Smt(timeout_ms=left_ms).implies(and_(p, not_(q), a.guard_expr, not_(post_q)), post)
         except SmtUnknown:
             return False
         if not ok:

@@ -148,7 +148,7 @@ class StateGraph:
         memo = self.__dict__.setdefault("_masks", {}) if boolean and ids is None else None
         if memo is not None:
             hit = memo.get(id(e))
-            if hit is not None and hit[0] is e:
+            if hit is not None:
                 return hit[1]
         k_all = self.n_states if ids is None else int(ids.shape[0])
         out = np.empty(k_all, dtype=bool if boolean else np.int64)
